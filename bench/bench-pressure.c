@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-pressure - a cache larger than the memory it is allowed.
+ *
+ * N objects (default 48 x 4 MiB = 192 MiB) are created and then visited
+ * for a few rounds, each object once per round in shuffled order, or with
+ * --skewed 80% of the visits going to a hot 20% (a visit reads and checks
+ * one word of every page) inside a cgroup v1 memory group limited to less than that
+ * (default 64 MiB). There is no swap. Every mode runs in its own child
+ * process, in its own fresh group, side by side in one run:
+ *  vcache-pin   objects in a vcache (uffd by default), pinned with
+ *               VCACHE_PIN_REGENERATE around each visit;
+ *  vcache-opt   the same, read optimistically (SIGBUS regeneration);
+ *  plain-lru    plain memory with a guessed budget (default 3/4 of the
+ *               limit), least recently used objects freed and regenerated
+ *               on the next visit: the program must shrink itself;
+ *  plain-all    plain memory keeping everything: with no swap, expect the
+ *               cgroup's OOM killer.
+ * Reported as seen: outcome (exit or signal, OOM kills of the group), time,
+ * regenerated MiB, peak and final memory of the group and the child's RSS.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench-cgroup.h"
+#include "bench-util.h"
+
+#define MAX_OBJECTS 1024
+#define MAX_ROUNDS 32
+
+enum mode { VCACHE_PIN, VCACHE_OPT, PLAIN_LRU, PLAIN_ALL, MODE_MAX };
+static const char *const mode_names[MODE_MAX] = {
+	"vcache-pin", "vcache-opt", "plain-lru", "plain-all",
+};
+
+static struct {
+	size_t limit, budget, obj_size, chunk;
+	unsigned int objects, rounds, timeout_s;
+	bool skewed;
+	enum vcache_backend backend;
+} cfg = {
+	.limit = 64 * BENCH_MIB, .obj_size = 4 * BENCH_MIB,
+	.chunk = 64 * BENCH_KIB, .objects = 48, .rounds = 4, .timeout_s = 300,
+	.backend = VCACHE_BACKEND_UFFD,
+};
+
+/* Child -> parent reports; small enough for an atomic pipe write. */
+enum { MSG_CREATED, MSG_ROUND, MSG_DONE, MSG_ERROR };
+struct msg {
+	int type, error;
+	unsigned int objects, round;
+	double ns;              /* setup or round time */
+	uint64_t regen_bytes;   /* cumulative, after setup */
+	uint64_t purges, faults;
+	int64_t cg_usage;       /* group memory at the end of the step */
+	int64_t rss_kib;        /* child VmRSS */
+	char text[96];
+};
+
+struct result {
+	struct msg last_created, rounds[MAX_ROUNDS], done, error;
+	unsigned int nrounds;
+	bool have_done, have_error;
+	int status;
+	int64_t max_usage, failcnt, oom_kills;
+};
+
+static int report_fd = -1;
+static struct bench_cgroup group;
+
+static void report(struct msg *m)
+{
+	if (write(report_fd, m, sizeof(*m)) != (ssize_t)sizeof(*m))
+		_exit(3);
+}
+
+static void report_error(int error, const char *what)
+{
+	struct msg m = { .type = MSG_ERROR, .error = error };
+
+	snprintf(m.text, sizeof(m.text), "%s", what);
+	report(&m);
+	_exit(1);
+}
+
+static int64_t vm_rss_kib(void)
+{
+	char line[128];
+	long long v = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* xorshift64: the same visiting order in every mode (same seed). */
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static unsigned int rnd(unsigned int n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned int)(rng % n);
+}
+
+/*
+ * A round's visits. Uniform: every object once, shuffled. Skewed: as many
+ * visits, 80% of them to the first 20% of the objects (the hot set), the
+ * rest spread over the others, as real caches are.
+ */
+static void plan_round(unsigned int *order, unsigned int n)
+{
+	unsigned int hot = n / 5 ? n / 5 : 1;
+
+	for (unsigned int i = 0; i < n; i++)
+		order[i] = i;
+	if (cfg.skewed && hot < n) {
+		for (unsigned int i = 0; i < n; i++)
+			order[i] = rnd(10) < 8 ? rnd(hot) : hot + rnd(n - hot);
+		return;
+	}
+	for (unsigned int i = n - 1; i > 0; i--) {
+		unsigned int j = rnd(i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+}
+
+/* Per-mode state of the child. */
+static vcache *cache;
+static vcache_object *objs[MAX_OBJECTS];
+static uint64_t seeds[MAX_OBJECTS];
+static char *plain[MAX_OBJECTS];
+static uint64_t last_use[MAX_OBJECTS], tick, plain_regen_bytes;
+static unsigned int resident;
+
+static void fill_msg(struct msg *m, enum mode mode)
+{
+	struct vcache_stats st;
+
+	m->regen_bytes = plain_regen_bytes;
+	if (mode <= VCACHE_OPT && vcache_stats_get(cache, &st) == 0) {
+		m->regen_bytes = st.regenerations * cfg.chunk;
+		m->purges = st.purges;
+		m->faults = st.faults;
+	}
+	m->cg_usage = bench_cgroup_read(&group, "memory.usage_in_bytes");
+	m->rss_kib = vm_rss_kib();
+}
+
+static char *plain_new(unsigned int i)
+{
+	char *p = mmap(NULL, cfg.obj_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		report_error(-errno, "mmap of a plain object");
+	bench_fill(p, 0, cfg.obj_size, seeds[i]);
+	return p;
+}
+
+/* plain-lru: make room under the budget by dropping the coldest object. */
+static void plain_lru_load(unsigned int i)
+{
+	size_t budget_objs = cfg.budget / cfg.obj_size;
+
+	if (plain[i])
+		return;
+	while (resident >= budget_objs && resident > 0) {
+		unsigned int victim = MAX_OBJECTS;
+
+		for (unsigned int j = 0; j < cfg.objects; j++)
+			if (plain[j] && (victim == MAX_OBJECTS ||
+					 last_use[j] < last_use[victim]))
+				victim = j;
+		munmap(plain[victim], cfg.obj_size);
+		plain[victim] = NULL;
+		resident--;
+	}
+	plain[i] = plain_new(i);
+	resident++;
+}
+
+static void setup(enum mode mode)
+{
+	struct msg m = { .type = MSG_CREATED };
+	uint64_t t0 = bench_now_ns();
+	int r;
+
+	if (mode <= VCACHE_OPT) {
+		r = bench_cache_new(cfg.backend, 0, &cache);
+		if (r < 0)
+			report_error(r, "vcache_new");
+	}
+	for (unsigned int i = 0; i < cfg.objects; i++) {
+		char name[32];
+
+		seeds[i] = 1000 + i;
+		snprintf(name, sizeof(name), "obj%u", i);
+		if (mode <= VCACHE_OPT) {
+			r = vcache_object_create(cache, name, cfg.obj_size,
+						 cfg.chunk, bench_regen,
+						 &seeds[i], 0, &objs[i]);
+			if (r < 0)
+				report_error(r, "vcache_object_create");
+		} else if (mode == PLAIN_LRU) {
+			last_use[i] = ++tick;
+			plain_lru_load(i);
+		} else {
+			plain[i] = plain_new(i);
+		}
+		m.objects = i + 1;
+		/* Tell the parent how far we got, in case we get killed. */
+		m.ns = (double)(bench_now_ns() - t0);
+		fill_msg(&m, mode);
+		report(&m);
+	}
+	plain_regen_bytes = 0; /* count regenerations after setup only */
+}
+
+static unsigned long visit(enum mode mode, unsigned int i)
+{
+	unsigned long bad;
+	const char *data;
+	int r = 0;
+
+	switch (mode) {
+	case VCACHE_PIN:
+		r = vcache_pin(objs[i], VCACHE_PIN_REGENERATE);
+		if (r < 0)
+			report_error(r, "vcache_pin");
+		data = vcache_object_data(objs[i]);
+		break;
+	case VCACHE_OPT:
+		data = vcache_object_data(objs[i]);
+		break;
+	case PLAIN_LRU:
+		if (!plain[i])
+			plain_regen_bytes += cfg.obj_size;
+		plain_lru_load(i);
+		last_use[i] = ++tick;
+		data = plain[i];
+		break;
+	default:
+		data = plain[i];
+		break;
+	}
+	bad = bench_check_pages(data, 0, cfg.obj_size, seeds[i]);
+	if (mode == VCACHE_PIN) {
+		r = vcache_unpin(objs[i]);
+		if (r < 0)
+			report_error(r, "vcache_unpin");
+	}
+	return bad;
+}
+
+static void child(enum mode mode)
+{
+	unsigned int order[MAX_OBJECTS];
+	struct msg m;
+	int r;
+
+	alarm(cfg.timeout_s); /* never outlive a stuck run */
+	r = bench_cgroup_enter(&group, 0);
+	if (r < 0)
+		report_error(r, "joining the cgroup");
+	setup(mode);
+	for (unsigned int round = 0; round < cfg.rounds; round++) {
+		unsigned long bad = 0;
+		uint64_t t0 = bench_now_ns();
+
+		plan_round(order, cfg.objects);
+		for (unsigned int k = 0; k < cfg.objects; k++)
+			bad += visit(mode, order[k]);
+		memset(&m, 0, sizeof(m));
+		m.type = MSG_ROUND;
+		m.round = round;
+		m.ns = (double)(bench_now_ns() - t0);
+		fill_msg(&m, mode);
+		if (bad)
+			snprintf(m.text, sizeof(m.text),
+				 "%lu pages had wrong content", bad);
+		report(&m);
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_DONE;
+	report(&m);
+	_exit(0);
+}
+
+static int run_mode(enum mode mode, struct result *res)
+{
+	const char *reason;
+	char name[64];
+	int fds[2], r;
+	pid_t pid;
+	struct msg m;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(name, sizeof(name), "vcache-bench-%d-%s", (int)getpid(),
+		 mode_names[mode]);
+	r = bench_cgroup_create(&group, name, cfg.limit, &reason);
+	if (r < 0) {
+		printf("skipped: %s: %s\n", reason, strerror(-r));
+		return r;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		r = -errno;
+		bench_cgroup_remove(&group);
+		return r;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		report_fd = fds[1];
+		child(mode);
+	}
+	close(fds[1]);
+	while (pid > 0 && read(fds[0], &m, sizeof(m)) == (ssize_t)sizeof(m)) {
+		if (m.type == MSG_CREATED)
+			res->last_created = m;
+		else if (m.type == MSG_ROUND && res->nrounds < MAX_ROUNDS)
+			res->rounds[res->nrounds++] = m;
+		else if (m.type == MSG_DONE)
+			res->have_done = true;
+		else if (m.type == MSG_ERROR)
+			res->error = m, res->have_error = true;
+	}
+	close(fds[0]);
+	if (pid > 0)
+		waitpid(pid, &res->status, 0);
+	res->max_usage = bench_cgroup_read(&group, "memory.max_usage_in_bytes");
+	res->failcnt = bench_cgroup_read(&group, "memory.failcnt");
+	res->oom_kills = bench_cgroup_oom_kills(&group);
+	r = bench_cgroup_remove(&group);
+	if (r < 0)
+		printf("  (could not remove %s: %s)\n", group.path,
+		       strerror(-r));
+	return pid < 0 ? -errno : 0;
+}
+
+static double mib(double bytes)
+{
+	return bytes / (double)BENCH_MIB;
+}
+
+static void print_result(enum mode mode, struct result *res)
+{
+	double rt[MAX_ROUNDS];
+	char a[32], b[32], c[32];
+
+	printf("  outcome: ");
+	if (WIFEXITED(res->status))
+		printf("exited %d", WEXITSTATUS(res->status));
+	else if (WIFSIGNALED(res->status))
+		printf("killed by signal %d (%s)", WTERMSIG(res->status),
+		       strsignal(WTERMSIG(res->status)));
+	printf("; group OOM kills %lld, limit hits (failcnt) %lld, "
+	       "peak usage %.1f MiB\n", (long long)res->oom_kills,
+	       (long long)res->failcnt, mib((double)res->max_usage));
+	if (res->have_error)
+		printf("  error: %s: %s\n", res->error.text,
+		       strerror(-res->error.error));
+	printf("  setup: %u/%u objects (%.0f MiB) in %s, group usage %.1f MiB, "
+	       "RSS %.1f MiB\n", res->last_created.objects, cfg.objects,
+	       mib((double)res->last_created.objects * cfg.obj_size),
+	       bench_fmt_ns(a, sizeof(a), res->last_created.ns),
+	       mib((double)res->last_created.cg_usage),
+	       res->last_created.rss_kib / 1024.0);
+	for (unsigned int i = 0; i < res->nrounds; i++) {
+		struct msg *m = &res->rounds[i];
+		uint64_t prev = i ? res->rounds[i - 1].regen_bytes : 0;
+
+		rt[i] = m->ns;
+		printf("  round %u: %s, regenerated %.1f MiB, group usage "
+		       "%.1f MiB, RSS %.1f MiB", i, bench_fmt_ns(a, sizeof(a),
+		       m->ns), mib((double)(m->regen_bytes - prev)),
+		       mib((double)m->cg_usage), m->rss_kib / 1024.0);
+		if (mode <= VCACHE_OPT)
+			printf(", purges %llu, faults %llu",
+			       (unsigned long long)m->purges,
+			       (unsigned long long)m->faults);
+		if (m->text[0])
+			printf(" !! %s", m->text);
+		printf("\n");
+	}
+	if (res->nrounds) {
+		struct bench_summary s = bench_summarize(rt, res->nrounds);
+
+		printf("  round time: median %s [%s..%s]\n",
+		       bench_fmt_ns(a, sizeof(a), s.median),
+		       bench_fmt_ns(b, sizeof(b), s.min),
+		       bench_fmt_ns(c, sizeof(c), s.max));
+	}
+}
+
+static void usage(const char *argv0)
+{
+	printf("usage: %s [--mode vcache-pin|vcache-opt|plain-lru|plain-all]...\n"
+	       "  [--backend uffd|vrange|none] [--limit-mib N] "
+	       "[--budget-mib N]\n"
+	       "  [--objects N] [--object-mib N] [--chunk-kib N] "
+	       "[--rounds N] [--skewed] [--cheap]\n", argv0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "limit-mib", required_argument, NULL, 'l' },
+		{ "budget-mib", required_argument, NULL, 'B' },
+		{ "objects", required_argument, NULL, 'n' },
+		{ "object-mib", required_argument, NULL, 's' },
+		{ "chunk-kib", required_argument, NULL, 'c' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "skewed", no_argument, NULL, 'k' },
+		{ "cheap", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool want[MODE_MAX] = { false }, any = false;
+	const char *reason;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCh", opts,
+				NULL)) != -1) {
+		unsigned long v = optarg ? strtoul(optarg, NULL, 0) : 0;
+		int k;
+
+		switch (o) {
+		case 'm':
+			for (k = 0; k < MODE_MAX; k++)
+				if (strcmp(optarg, mode_names[k]) == 0)
+					break;
+			if (k == MODE_MAX) {
+				usage(argv[0]);
+				return 2;
+			}
+			want[k] = any = true;
+			break;
+		case 'b':
+			if (bench_parse_backend(optarg, &cfg.backend) < 0) {
+				usage(argv[0]);
+				return 2;
+			}
+			break;
+		case 'l': cfg.limit = v * BENCH_MIB; break;
+		case 'B': cfg.budget = v * BENCH_MIB; break;
+		case 'n': cfg.objects = (unsigned int)v; break;
+		case 's': cfg.obj_size = v * BENCH_MIB; break;
+		case 'c': cfg.chunk = v * BENCH_KIB; break;
+		case 'r': cfg.rounds = (unsigned int)v; break;
+		case 'k': cfg.skewed = true; break;
+		case 'C': bench_set_cheap_content(true); break;
+		default:
+			usage(argv[0]);
+			return o == 'h' ? 0 : 2;
+		}
+	}
+	if (!cfg.budget)
+		cfg.budget = cfg.limit / 4 * 3;
+	/* Keep it safe: bounded sizes on a shared machine. */
+	if (cfg.objects < 1 || cfg.objects > MAX_OBJECTS || !cfg.obj_size ||
+	    cfg.obj_size * cfg.objects > 4096 * BENCH_MIB ||
+	    cfg.limit < 16 * BENCH_MIB || cfg.limit > 2048 * BENCH_MIB ||
+	    cfg.rounds < 1 || cfg.rounds > MAX_ROUNDS || !cfg.chunk ||
+	    cfg.chunk % bench_page_size() || cfg.obj_size % cfg.chunk) {
+		printf("bad sizes (objects 1..%d, total <= 4 GiB, limit "
+		       "16..2048 MiB, rounds 1..%d, chunk a page multiple "
+		       "dividing the object)\n", MAX_OBJECTS, MAX_ROUNDS);
+		return 2;
+	}
+
+	bench_print_context("bench-pressure: a cache larger than its memory "
+			    "limit", argc, argv);
+	printf("# %u objects x %zu MiB = %zu MiB, chunk %zu KiB, cgroup v1 "
+	       "limit %zu MiB, plain-lru budget %zu MiB, %u rounds\n",
+	       cfg.objects, cfg.obj_size / BENCH_MIB,
+	       cfg.objects * cfg.obj_size / BENCH_MIB, cfg.chunk / BENCH_KIB,
+	       cfg.limit / BENCH_MIB, cfg.budget / BENCH_MIB, cfg.rounds);
+	printf("# each round makes %u visits, %s; a visit checks one word "
+	       "per page\n", cfg.objects, cfg.skewed ?
+	       "80% of them to a hot 20% of the objects" :
+	       "every object once in a shuffled order");
+
+	for (int k = 0; k < MODE_MAX; k++) {
+		struct result res;
+
+		if (any && !want[k])
+			continue;
+		printf("\n## %s", mode_names[k]);
+		if (k <= VCACHE_OPT)
+			printf(" (backend %s)", vcache_backend_name(cfg.backend));
+		printf("\n");
+		if (k <= VCACHE_OPT &&
+		    bench_backend_usable(cfg.backend, &reason) < 0) {
+			printf("  skipped: backend %s: %s\n",
+			       vcache_backend_name(cfg.backend), reason);
+			continue;
+		}
+		if (run_mode(k, &res) == 0)
+			print_result(k, &res);
+	}
+	return 0;
+}

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cgroup.c - find and use this process's memory cgroup (see cgroup.h)
+ *
+ * The cgroup a process is in is listed in /proc/self/cgroup relative to
+ * the root of its hierarchy; where that hierarchy is mounted comes from
+ * /proc/self/mountinfo. Hybrid systems mount both v1 controllers and a v2
+ * tree: the memory controller is in exactly one of them.
+ */
+#include "cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Does the comma-separated list contain word? */
+static int list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; p && *p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, word, n) == 0 && (p[n] == ',' || p[n] == '\0' ||
+						 p[n] == '\n'))
+			return 1;
+	}
+	return 0;
+}
+
+/* The mount point of the v1 memory hierarchy (version 1) or of cgroup2. */
+static int find_mount(int version, char *mnt, size_t size)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (r < 0 && fgets(line, sizeof(line), f)) {
+		char point[PATH_MAX], type[64], opts[1024];
+		char *dash = strstr(line, " - ");
+
+		/* "id parent maj:min root point opts ... - type source opts" */
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		    sscanf(dash, " - %63s %*s %1023s", type, opts) != 2)
+			continue;
+		if ((version == 1 && strcmp(type, "cgroup") == 0 &&
+		     list_has(opts, "memory")) ||
+		    (version == 2 && strcmp(type, "cgroup2") == 0)) {
+			if ((size_t)snprintf(mnt, size, "%s", point) < size)
+				r = 0;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static int read_text(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	buf[n] = '\0';
+	return 0;
+}
+
+int cgroup_self(char *dir, size_t size, int *ret_version)
+{
+	char line[4096], v1[PATH_MAX] = "", v2[PATH_MAX] = "";
+	char mnt[PATH_MAX], ctl[PATH_MAX + 32], buf[512];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int version = 0;
+
+	if (!f)
+		return -errno;
+	/* "hierarchy-id:controllers:path"; v2 is "0::path". */
+	while (fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		c2[strcspn(c2 + 1, "\n") + 1] = '\0';
+		if (list_has(c1 + 1, "memory"))
+			snprintf(v1, sizeof(v1), "%s", c2 + 1);
+		else if (strcmp(line, "0") == 0 && c1[1] == '\0')
+			snprintf(v2, sizeof(v2), "%s", c2 + 1);
+	}
+	fclose(f);
+
+	if (v1[0] && find_mount(1, mnt, sizeof(mnt)) == 0) {
+		version = 1;
+	} else if (v2[0] && find_mount(2, mnt, sizeof(mnt)) == 0) {
+		/* The v2 tree counts only if it has the memory controller. */
+		snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", mnt);
+		if (read_text(ctl, buf, sizeof(buf)) == 0 &&
+		    strstr(buf, "memory"))
+			version = 2;
+	}
+	if (!version)
+		return -ENOENT;
+	if ((size_t)snprintf(dir, size, "%s%s", mnt,
+			     version == 1 ? v1 : v2) >= size)
+		return -ENAMETOOLONG;
+	/* "/" as the cgroup path would leave a trailing slash: harmless. */
+	*ret_version = version;
+	return 0;
+}
+
+static int read_u64(const char *dir, const char *file, uint64_t *ret)
+{
+	char path[PATH_MAX], buf[64];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	r = read_text(path, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	if (strncmp(buf, "max", 3) == 0) {
+		*ret = CGROUP_UNLIMITED;
+		return 0;
+	}
+	*ret = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+/* The sum of the named counters in dir/memory.stat. */
+static uint64_t stat_sum(const char *dir, const char *const *names)
+{
+	char path[PATH_MAX], key[64];
+	unsigned long long value;
+	uint64_t sum = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fscanf(f, "%63s %llu", key, &value) == 2)
+		for (const char *const *n = names; *n; n++)
+			if (strcmp(key, *n) == 0)
+				sum += value;
+	fclose(f);
+	return sum;
+}
+
+int cgroup_headroom(const char *dir, int version, uint64_t *ret_bytes)
+{
+	/* v1 has hierarchical "total_" counters; v2's are hierarchical. */
+	static const char *const v1_file[] = { "total_inactive_file",
+					       "total_active_file", NULL };
+	static const char *const v2_file[] = { "inactive_file", "active_file",
+					       NULL };
+	uint64_t limit, usage, reclaimable;
+	int r;
+
+	r = read_u64(dir, version == 1 ? "memory.limit_in_bytes" :
+			  "memory.max", &limit);
+	if (r == 0)
+		r = read_u64(dir, version == 1 ? "memory.usage_in_bytes" :
+				  "memory.current", &usage);
+	if (r < 0)
+		return r;
+	/* v1 spells "unlimited" as a huge page-aligned number. */
+	if (limit == CGROUP_UNLIMITED || limit >= (UINT64_C(1) << 62)) {
+		*ret_bytes = CGROUP_UNLIMITED;
+		return 0;
+	}
+	/* Page cache and lazily freed (volatile) pages sit on the file LRU:
+	 * reclaim can take them back, so they count as room, just as
+	 * MemAvailable counts them. */
+	reclaimable = stat_sum(dir, version == 1 ? v1_file : v2_file);
+	usage = reclaimable < usage ? usage - reclaimable : 0;
+	*ret_bytes = usage < limit ? limit - usage : 0;
+	return 0;
+}
+
+int cgroup_write(const char *dir, const char *file, const char *value)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(value);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, len);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -EIO;
+}

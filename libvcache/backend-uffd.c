@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend-uffd.c - volatile memory on stock kernels
+ *
+ * Volatile = madvise(MADV_FREE): reclaim may drop the (clean) pages without
+ * swap. A dropped page leaves an empty page table entry; the range is
+ * registered with userfaultfd in MISSING mode with UFFD_FEATURE_SIGBUS, so a
+ * user-mode touch of it raises SIGBUS (BUS_ADRERR) instead of mapping a zero
+ * page, and kernel-mode access (read(2)/write(2) buffers) fails with EFAULT
+ * because the descriptor is UFFD_USER_MODE_ONLY. That flag is also what makes
+ * it work unprivileged with vm.unprivileged_userfaultfd=0.
+ *
+ * Non-volatile without racing reclaim: any write to a lazy-free page makes
+ * its PTE dirty, and reclaim re-checks the dirty bit under the page table
+ * lock before discarding, putting the page back to swap-backed instead. So
+ * "mark non-volatile" writes to each page with an atomic read-modify-write
+ * that stores the value it read (sigbus.c, sigbus_probe_pages()); a page
+ * that is already gone faults instead and is reported purged. Verified on
+ * 6.18: MADV_FREE 16 pages, atomic add 0 to pages 0..7, MADV_PAGEOUT ->
+ * pages 0..7 still resident with their data, pages 8..15 gone.
+ *
+ * Installing regenerated pages: UFFDIO_COPY maps a whole new page at once
+ * and fails with EEXIST where a page is present, which is what install()
+ * needs. Such pages are dirty, i.e. no longer volatile, so the fault path
+ * marks the chunk volatile again afterwards.
+ *
+ * One descriptor per process, shared by all caches. Its registration is
+ * not inherited by fork() (no UFFD_FEATURE_EVENT_FORK), see fork.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "internal.h"
+
+static pthread_mutex_t uffd_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int uffd_fd = -1;
+static unsigned int uffd_users;
+static void *_Atomic drain_page;
+
+static int uffd_open(int *ret_fd, const char **ret_reason)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_SIGBUS,
+	};
+	int fd, err;
+
+#ifndef SYS_userfaultfd
+	*ret_reason = "userfaultfd(2) not known at build time";
+	return -ENOSYS;
+#else
+	fd = (int)syscall(SYS_userfaultfd,
+			  O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0) {
+		err = -errno;
+		switch (err) {
+		case -EPERM:
+			*ret_reason = "userfaultfd(2) refused (EPERM: seccomp "
+				      "or vm.unprivileged_userfaultfd)";
+			break;
+		case -ENOSYS:
+			*ret_reason = "userfaultfd(2) not available (ENOSYS)";
+			break;
+		case -EINVAL:
+			*ret_reason = "userfaultfd(2) rejected "
+				      "UFFD_USER_MODE_ONLY (kernel < 5.11?)";
+			break;
+		default:
+			*ret_reason = "userfaultfd(2) failed";
+		}
+		return err;
+	}
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		err = -errno;
+		close(fd);
+		*ret_reason = "UFFDIO_API handshake failed";
+		return err;
+	}
+	if (!(api.features & UFFD_FEATURE_SIGBUS)) {
+		close(fd);
+		*ret_reason = "userfaultfd lacks UFFD_FEATURE_SIGBUS";
+		return -EOPNOTSUPP;
+	}
+	*ret_fd = fd;
+	return 0;
+#endif
+}
+
+static int uffd_probe(const char **ret_reason)
+{
+	int fd, err;
+
+	err = uffd_open(&fd, ret_reason);
+	if (err < 0)
+		return err;
+	close(fd);
+	return 0;
+}
+
+static int uffd_get(void)
+{
+	const char *reason;
+	int err = 0, fd;
+
+	pthread_mutex_lock(&uffd_lock);
+	if (uffd_users == 0) {
+		err = uffd_open(&fd, &reason);
+		if (err == 0)
+			atomic_store(&uffd_fd, fd);
+		if (err == 0 && !atomic_load(&drain_page)) {
+			void *p = mmap(NULL, page_size, PROT_READ,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			/* Kept for the process: mark_volatile may run late. */
+			if (p != MAP_FAILED)
+				atomic_store(&drain_page, p);
+		}
+	}
+	if (err == 0)
+		uffd_users++;
+	pthread_mutex_unlock(&uffd_lock);
+	return err;
+}
+
+static void uffd_put(void)
+{
+	pthread_mutex_lock(&uffd_lock);
+	if (--uffd_users == 0) {
+		close(atomic_load(&uffd_fd));
+		atomic_store(&uffd_fd, -1);
+	}
+	pthread_mutex_unlock(&uffd_lock);
+}
+
+static int uffd_attach(void *addr, size_t len)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (ioctl(atomic_load(&uffd_fd), UFFDIO_REGISTER, &reg) < 0)
+		return -errno;
+	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static void uffd_detach(void *addr, size_t len)
+{
+	struct uffdio_range range = { .start = (uintptr_t)addr, .len = len };
+
+	/* munmap() unregisters anyway; failure here changes nothing. */
+	(void)ioctl(atomic_load(&uffd_fd), UFFDIO_UNREGISTER, &range);
+}
+
+/*
+ * MADV_FREE queues the pages for the lazy-free LRU in a per-CPU batch;
+ * until that batch is drained they cannot be reclaimed at all, and a
+ * thread that goes to sleep right after (the idle thread) can leave them
+ * there indefinitely. MADV_COLD begins with a drain of the calling CPU's
+ * batches; on an empty page it does nothing else.
+ */
+static int uffd_mark_volatile(void *addr, size_t len)
+{
+	void *drain = atomic_load(&drain_page);
+
+	if (madvise(addr, len, MADV_FREE) < 0)
+		return -errno;
+	if (drain)
+		(void)madvise(drain, page_size, MADV_COLD);
+	return 0;
+}
+
+static int uffd_mark_nonvolatile(void *addr, size_t len, bool *ret_purged)
+{
+	*ret_purged = sigbus_probe_pages(addr, len);
+	return 0;
+}
+
+static int uffd_install(void *dst, const void *src, size_t len)
+{
+	size_t done = 0;
+	int fd = atomic_load(&uffd_fd);
+
+	while (done < len) {
+		struct uffdio_copy copy = {
+			.dst = (uintptr_t)dst + done,
+			.src = (uintptr_t)src + done,
+			.len = len - done,
+			.mode = 0,
+		};
+
+		if (ioctl(fd, UFFDIO_COPY, &copy) == 0)
+			return 0;
+		if (errno == EEXIST) {
+			/* A page is present at dst + done: keep it. */
+			done += page_size;
+		} else if (errno == EAGAIN && copy.copy > 0) {
+			/* Partial copy, stopped before a present page. */
+			done += (size_t)copy.copy;
+		} else if (errno == EAGAIN) {
+			continue;
+		} else {
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/*
+ * In the child the old descriptor refers to the parent's address space.
+ * Open a new one and move it onto the old number, so the number every
+ * other thread of the library loads stays valid throughout.
+ */
+static void uffd_fork_child(void)
+{
+	const char *reason;
+	int fd, old = atomic_load(&uffd_fd);
+
+	if (old < 0)
+		return;
+	if (uffd_open(&fd, &reason) < 0) {
+		/*
+		 * Cannot happen unless the child is more restricted than the
+		 * parent; attach() will then fail and fork.c aborts rather than
+		 * let purged pages read as zeros.
+		 */
+		close(old);
+		atomic_store(&uffd_fd, -1);
+		return;
+	}
+	if (dup3(fd, old, O_CLOEXEC) < 0) {
+		close(old);
+		atomic_store(&uffd_fd, fd);
+		return;
+	}
+	close(fd);
+}
+
+const struct backend_ops backend_uffd = {
+	.id = VCACHE_BACKEND_UFFD,
+	.name = "uffd",
+	.probe = uffd_probe,
+	.get = uffd_get,
+	.put = uffd_put,
+	.attach = uffd_attach,
+	.detach = uffd_detach,
+	.mark_volatile = uffd_mark_volatile,
+	.mark_nonvolatile = uffd_mark_nonvolatile,
+	.fault_prepare = NULL,
+	.install = uffd_install,
+	.fork_child = uffd_fork_child,
+};

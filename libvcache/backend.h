@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend.h - how the library talks to the kernel about volatile memory
+ *
+ * A backend turns "this range may be discarded" / "this range must stay"
+ * into system calls, and installs regenerated pages. Object memory is
+ * always a private anonymous mapping created by object.c; a backend never
+ * allocates it. All addresses and lengths passed in are page aligned.
+ *
+ * Process-wide state (a userfaultfd, a syscall number) is the backend's
+ * own; get/put bracket the lifetime of each cache using the backend.
+ */
+#ifndef VCACHE_BACKEND_H
+#define VCACHE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vcache.h"
+
+struct backend_ops {
+	enum vcache_backend id;
+	const char *name;
+
+	/*
+	 * Is the backend usable here? 0, or a negative errno with
+	 * *ret_reason set to a static human-readable string. Normal
+	 * context; may open and close descriptors; no lasting effect.
+	 */
+	int (*probe)(const char **ret_reason);
+
+	/*
+	 * Take / drop a reference on the process-wide state. get returns
+	 * 0 or a negative errno (then nothing is held).
+	 */
+	int (*get)(void);
+	void (*put)(void);
+
+	/*
+	 * A new object's mapping [addr, addr + len), already filled with
+	 * its contents, starts being managed: after attach, a purged page
+	 * must fault (SIGBUS) instead of reading zeros. 0 or -errno.
+	 * detach undoes it just before the mapping is unmapped.
+	 */
+	int (*attach)(void *addr, size_t len);
+	void (*detach)(void *addr, size_t len);
+
+	/*
+	 * The kernel may discard any page of the range from now on.
+	 * 0 or -errno; normal or signal context.
+	 */
+	int (*mark_volatile)(void *addr, size_t len);
+
+	/*
+	 * No page of the range may be discarded after this returns 0.
+	 * *ret_purged is set to whether any page of exactly this range had
+	 * been discarded; such pages are missing afterwards and must be
+	 * filled with install() before anyone touches them. Must not race
+	 * with reclaim: a page found present stays present. Normal context,
+	 * called with the chunk BUSY (see internal.h).
+	 */
+	int (*mark_nonvolatile)(void *addr, size_t len, bool *ret_purged);
+
+	/*
+	 * Signal context, chunk BUSY, just before install() in the fault
+	 * path. NULL when nothing is needed.
+	 */
+	int (*fault_prepare)(void *addr, size_t len);
+
+	/*
+	 * Fill every missing page of [dst, dst + len) from src (a buffer of
+	 * len bytes outside the object), atomically per page: another
+	 * thread never observes a partially written page, and a present page
+	 * is kept as is. Async-signal-safe. 0 or -errno.
+	 */
+	int (*install)(void *dst, const void *src, size_t len);
+
+	/*
+	 * In the child of fork(), single-threaded, before any object is
+	 * touched: make the backend's process-wide state valid for the
+	 * child's address space. fork.c then calls attach() again for every
+	 * live object. NULL when nothing is needed.
+	 */
+	void (*fork_child)(void);
+};
+
+extern const struct backend_ops backend_uffd;
+extern const struct backend_ops backend_none;
+extern const struct backend_ops backend_vrange;
+
+/* Indexed by enum vcache_backend; NULL for AUTO. */
+const struct backend_ops *backend_by_id(enum vcache_backend id);
+
+#endif

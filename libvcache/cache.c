@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache.c - caches: options, environment, backend choice, lifetime
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "internal.h"
+
+pthread_mutex_t caches_lock = PTHREAD_MUTEX_INITIALIZER;
+struct vcache *caches;
+
+/* Best first; AUTO picks the first one whose probe succeeds. */
+static const enum vcache_backend auto_order[] = {
+	VCACHE_BACKEND_VRANGE,
+	VCACHE_BACKEND_UFFD,
+	VCACHE_BACKEND_NONE,
+};
+
+const struct backend_ops *backend_by_id(enum vcache_backend id)
+{
+	switch (id) {
+	case VCACHE_BACKEND_VRANGE:
+		return &backend_vrange;
+	case VCACHE_BACKEND_UFFD:
+		return &backend_uffd;
+	case VCACHE_BACKEND_NONE:
+		return &backend_none;
+	default:
+		return NULL;
+	}
+}
+
+_public_ void vcache_options_init(struct vcache_options *opts)
+{
+	if (!opts)
+		return;
+	memset(opts, 0, sizeof(*opts));
+	opts->size = sizeof(*opts);
+	opts->backend = VCACHE_BACKEND_AUTO;
+}
+
+static int env_backend(enum vcache_backend *ret)
+{
+	const char *v = getenv("VCACHE_BACKEND");
+
+	if (!v || !*v)
+		return 0;
+	for (int b = VCACHE_BACKEND_AUTO; b < _VCACHE_BACKEND_MAX; b++)
+		if (strcmp(v, vcache_backend_name(b)) == 0) {
+			*ret = b;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int env_idle_delay(unsigned int *ret)
+{
+	const char *v = getenv("VCACHE_IDLE_DELAY_MS");
+	unsigned long n;
+	char *end;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || v[0] == '-' || n > UINT_MAX)
+		return -EINVAL;
+	*ret = (unsigned int)n;
+	return 0;
+}
+
+/* Probe every backend, then choose. */
+static int cache_pick_backend(struct vcache *c, enum vcache_backend want)
+{
+	for (int b = VCACHE_BACKEND_VRANGE; b < _VCACHE_BACKEND_MAX; b++) {
+		const char *reason = NULL;
+
+		c->status[b].error = backend_by_id(b)->probe(&reason);
+		c->status[b].reason = c->status[b].error ? reason : NULL;
+	}
+	c->status[VCACHE_BACKEND_AUTO].error = -EINVAL;
+	c->status[VCACHE_BACKEND_AUTO].reason = "auto is not a backend";
+
+	if (want != VCACHE_BACKEND_AUTO) {
+		if (c->status[want].error)
+			return c->status[want].error;
+		c->backend = backend_by_id(want);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++)
+		if (!c->status[auto_order[i]].error) {
+			c->backend = backend_by_id(auto_order[i]);
+			return 0;
+		}
+	return -ENOSYS; /* unreachable: none always works */
+}
+
+_public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
+{
+	struct vcache_options o;
+	pthread_condattr_t ca;
+	struct vcache *c;
+	int err;
+
+	if (!ret_cache)
+		return -EINVAL;
+	vcache_options_init(&o);
+	if (opts) {
+		if (opts->size < sizeof(o))
+			return -EINVAL;
+		memcpy(&o, opts, sizeof(o));
+	}
+	if (o.flags || (unsigned int)o.backend >= _VCACHE_BACKEND_MAX)
+		return -EINVAL;
+	if (o.backend == VCACHE_BACKEND_AUTO) {
+		err = env_backend(&o.backend);
+		if (err < 0)
+			return err;
+	}
+	if (o.idle_delay_ms == 0) {
+		err = env_idle_delay(&o.idle_delay_ms);
+		if (err < 0)
+			return err;
+	}
+
+	err = fork_handlers_register();
+	if (err < 0)
+		return err;
+	err = sigbus_install(); /* also fetches the page size */
+	if (err < 0)
+		return err;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		err = -ENOMEM;
+		goto fail_sigbus;
+	}
+	err = cache_pick_backend(c, o.backend);
+	if (err < 0)
+		goto fail_free;
+	err = c->backend->get();
+	if (err < 0)
+		goto fail_free;
+
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->idle_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	c->idle_delay_ms = o.idle_delay_ms;
+	c->on_regen_failure = o.on_regen_failure;
+	c->on_regen_failure_userdata = o.on_regen_failure_userdata;
+
+	pthread_mutex_lock(&caches_lock);
+	c->next = caches;
+	caches = c;
+	pthread_mutex_unlock(&caches_lock);
+
+	*ret_cache = c;
+	return 0;
+
+fail_free:
+	free(c);
+fail_sigbus:
+	sigbus_uninstall();
+	return err;
+}
+
+static bool cache_busy(struct vcache *c)
+{
+	for (struct vcache_object *o = c->objects; o; o = o->next) {
+		if (o->refs || !o->in_cache)
+			return true;
+		for (size_t i = 0; i < o->nchunks; i++)
+			if (chunk_pins(atomic_load(&o->chunks[i])))
+				return true;
+	}
+	return false;
+}
+
+_public_ int vcache_free(vcache *cache)
+{
+	struct vcache **p;
+
+	if (!cache)
+		return 0;
+	pthread_mutex_lock(&cache->lock);
+	if (cache_busy(cache)) {
+		pthread_mutex_unlock(&cache->lock);
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&cache->lock);
+
+	idle_stop(cache);
+
+	pthread_mutex_lock(&caches_lock);
+	for (p = &caches; *p != cache; p = &(*p)->next)
+		;
+	*p = cache->next;
+	pthread_mutex_unlock(&caches_lock);
+
+	pthread_mutex_lock(&cache->lock);
+	while (cache->objects) {
+		struct vcache_object *o = cache->objects;
+
+		o->in_cache = false;
+		object_release(o);
+	}
+	pthread_mutex_unlock(&cache->lock);
+
+	cache->backend->put();
+	pthread_cond_destroy(&cache->idle_cond);
+	pthread_mutex_destroy(&cache->lock);
+	free(cache);
+	sigbus_uninstall();
+	return 0;
+}
+
+_public_ enum vcache_backend vcache_backend(const vcache *cache)
+{
+	return cache ? cache->backend->id : VCACHE_BACKEND_AUTO;
+}
+
+_public_ const char *vcache_backend_name(enum vcache_backend backend)
+{
+	switch (backend) {
+	case VCACHE_BACKEND_AUTO:
+		return "auto";
+	case VCACHE_BACKEND_VRANGE:
+		return "vrange";
+	case VCACHE_BACKEND_UFFD:
+		return "uffd";
+	case VCACHE_BACKEND_NONE:
+		return "none";
+	default:
+		return NULL;
+	}
+}
+
+_public_ int vcache_backend_status(const vcache *cache,
+				   enum vcache_backend backend,
+				   const char **ret_reason)
+{
+	if (!cache || backend <= VCACHE_BACKEND_AUTO ||
+	    backend >= _VCACHE_BACKEND_MAX)
+		return -EINVAL;
+	if (ret_reason)
+		*ret_reason = cache->status[backend].reason;
+	return cache->status[backend].error;
+}

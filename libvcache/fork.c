@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fork.c - keeping caches correct across fork()
+ *
+ * The child gets copies of every object mapping, but not the userfaultfd
+ * registration (the library does not use UFFD_FEATURE_EVENT_FORK: that
+ * would need a thread reading fork events). Without it, a page purged
+ * before or after the fork would silently read as zeros in the child. So
+ * in the child, before fork() returns, the backend reopens its process-wide
+ * state and every object is attached again; purged pages then fault and
+ * regenerate in the child like in the parent.
+ *
+ * Locks: prepare takes every library lock in the documented order, so the
+ * child inherits them in a consistent, unlocked state and no object is half
+ * way through a pin. The idle threads do not exist in the child; they are
+ * restarted by the next delayed unpin (until then pending chunks simply stay
+ * non-volatile).
+ *
+ * Not covered: vfork() shares the address space and the descriptor, so it
+ * is fine until exec/_exit; a raw clone() without CLONE_VM bypasses these
+ * handlers, and its copy of a purged page reads as zeros.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "internal.h"
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&caches_lock);
+	for (struct vcache *c = caches; c; c = c->next) {
+		pthread_mutex_lock(&c->lock);
+		for (struct vcache_object *o = c->objects; o; o = o->next)
+			pthread_mutex_lock(&o->lock);
+	}
+	slab_lock();
+}
+
+static void fork_unlock(void)
+{
+	slab_unlock();
+	for (struct vcache *c = caches; c; c = c->next) {
+		for (struct vcache_object *o = c->objects; o; o = o->next)
+			pthread_mutex_unlock(&o->lock);
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&caches_lock);
+}
+
+static void fork_parent(void)
+{
+	fork_unlock();
+}
+
+static void fork_child(void)
+{
+	const struct backend_ops *done[_VCACHE_BACKEND_MAX] = { NULL };
+
+	scratch_fork_child();
+
+	for (struct vcache *c = caches; c; c = c->next) {
+		const struct backend_ops *b = c->backend;
+
+		if (b->fork_child && !done[b->id]) {
+			b->fork_child();
+			done[b->id] = b;
+		}
+		c->idle_running = false;
+	}
+	for (struct vcache *c = caches; c; c = c->next)
+		for (struct vcache_object *o = c->objects; o; o = o->next) {
+			/*
+			 * A parent thread regenerating a chunk at fork time
+			 * does not exist here: forget its claim; the chunk's
+			 * missing pages fault and regenerate again.
+			 */
+			for (size_t i = 0; i < o->nchunks; i++)
+				atomic_fetch_and(&o->chunks[i], ~CHUNK_BUSY);
+			if (c->backend->attach(o->data, o->map_size) < 0) {
+				static const char msg[] =
+					"vcache: cannot re-arm object memory "
+					"in fork() child; aborting\n";
+
+				(void)!write(STDERR_FILENO, msg,
+					     sizeof(msg) - 1);
+				abort();
+			}
+		}
+	fork_unlock();
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int once_err;
+
+static void fork_register_once(void)
+{
+	once_err = -pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+int fork_handlers_register(void)
+{
+	pthread_once(&once, fork_register_once);
+	return once_err;
+}

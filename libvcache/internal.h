@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - structures shared by the library's files (never installed)
+ *
+ * Locking order, outermost first:
+ *   caches_lock -> vcache.lock -> vcache_object.lock -> slab / backend locks
+ * The SIGBUS path takes no lock at all: it finds objects through the slab
+ * (slab.c) and coordinates with other threads through the per-chunk atomic
+ * state words below.
+ */
+#ifndef VCACHE_INTERNAL_H
+#define VCACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vcache.h"
+
+#define _public_ __attribute__((visibility("default")))
+#define _tls_ __thread __attribute__((tls_model("initial-exec")))
+
+/*
+ * Per-chunk state, one 64-bit atomic word per chunk:
+ *  bits  0..31  pin count (limited to CHUNK_PIN_MAX)
+ *  bit   32     VOLATILE: the chunk was handed to the kernel as volatile and
+ *               has not been made non-volatile since; only such a chunk can
+ *               lose pages
+ *  bit   33     BUSY: one thread is making the chunk's pages present again
+ *               (fault-path regeneration or a pin); others wait for it
+ * Pin counts and VOLATILE change only under the object's lock; BUSY is
+ * claimed with compare-and-swap, also from the SIGBUS handler.
+ */
+#define CHUNK_PINS_MASK 0xffffffffull
+#define CHUNK_VOLATILE (1ull << 32)
+#define CHUNK_BUSY (1ull << 33)
+#define CHUNK_PIN_MAX ((1u << 20) - 1)
+
+#define OBJ_MAGIC_LIVE 0x76636f62u /* "vcob" */
+#define OBJ_MAGIC_DEAD 0x64656164u /* "dead" */
+
+#define NAME_BUCKETS 256
+
+struct backend_ops;
+
+struct backend_status {
+	int error;           /* 0 usable, else negative errno */
+	const char *reason;  /* static string, NULL when usable */
+};
+
+struct vcache_object {
+	/* Read without locks by handle checks and the SIGBUS handler. */
+	_Atomic uint32_t magic;
+	_Atomic uintptr_t region_start; /* 0 while not published */
+	_Atomic uintptr_t region_end;
+
+	/* Constant while the object is live. */
+	struct vcache *cache;
+	uint8_t *data;
+	size_t size;       /* as created */
+	size_t map_size;   /* size rounded up to pages */
+	size_t chunk_size;
+	size_t nchunks;
+	vcache_regen_fn regen;
+	void *userdata;
+	_Atomic uint64_t *chunks;
+	char name[VCACHE_NAME_MAX + 1];
+
+	/* Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none). */
+	pthread_mutex_t lock;
+	uint64_t *deadline;
+	size_t pending;
+
+	/* Under cache->lock. */
+	unsigned int refs;
+	bool in_cache;
+	struct vcache_object *hash_next;
+	struct vcache_object *next, *prev; /* every live object of the cache */
+
+	/* Under the slab lock while free. */
+	struct vcache_object *free_next;
+};
+
+struct vcache {
+	pthread_mutex_t lock;
+	const struct backend_ops *backend;
+	struct backend_status status[_VCACHE_BACKEND_MAX];
+	unsigned int idle_delay_ms;
+	vcache_regen_failure_fn on_regen_failure;
+	void *on_regen_failure_userdata;
+
+	/* Under lock. */
+	struct vcache_object *buckets[NAME_BUCKETS];
+	struct vcache_object *objects; /* in the cache or removed but held */
+	uint64_t nobjects;             /* in the cache (findable by name) */
+
+	/* Idle thread (idle.c), under lock. */
+	pthread_cond_t idle_cond;
+	pthread_t idle_thread;
+	bool idle_running;
+	bool idle_stop;
+
+	/* Counters, updated from any context. */
+	_Atomic uint64_t purges;
+	_Atomic uint64_t regenerations;
+	_Atomic uint64_t regen_ns;
+	_Atomic uint64_t faults;
+
+	struct vcache *next; /* caches list, under caches_lock */
+};
+
+/* cache.c: every cache of the process, for fork handling. */
+extern pthread_mutex_t caches_lock;
+extern struct vcache *caches;
+
+/* util */
+extern size_t page_size;
+static inline size_t chunk_offset(const struct vcache_object *o, size_t i)
+{
+	return i * o->chunk_size;
+}
+/* Bytes of object contents in chunk i (the last one may be short). */
+static inline size_t chunk_length(const struct vcache_object *o, size_t i)
+{
+	size_t off = chunk_offset(o, i);
+	return o->size - off < o->chunk_size ? o->size - off : o->chunk_size;
+}
+/* Bytes of mapping covered by chunk i (whole pages). */
+static inline size_t chunk_map_length(const struct vcache_object *o, size_t i)
+{
+	size_t off = chunk_offset(o, i);
+	return o->map_size - off < o->chunk_size ? o->map_size - off
+						 : o->chunk_size;
+}
+static inline uint32_t chunk_pins(uint64_t s)
+{
+	return (uint32_t)(s & CHUNK_PINS_MASK);
+}
+uint64_t now_ns(void); /* CLOCK_MONOTONIC; async-signal-safe */
+
+/* slab.c: object handles live in never-freed memory. */
+struct vcache_object *slab_alloc(void);
+void slab_free(struct vcache_object *o);
+int object_check(const struct vcache_object *o);
+struct vcache_object *slab_find(uintptr_t addr); /* async-signal-safe */
+void slab_lock(void);
+void slab_unlock(void);
+
+/* object.c */
+void object_release(struct vcache_object *o); /* cache->lock held */
+int object_range(const struct vcache_object *o, size_t offset, size_t length,
+		 size_t *ret_first, size_t *ret_last);
+
+/* sigbus.c */
+int sigbus_install(void);
+void sigbus_uninstall(void);
+bool sigbus_probe_pages(void *addr, size_t len);
+
+/* scratch.c */
+int scratch_reserve(size_t len);
+void *scratch_get(size_t len, int *ret_slot);  /* async-signal-safe */
+void scratch_put(void *buf, size_t len, int slot); /* async-signal-safe */
+void scratch_fork_child(void);
+
+/* regen.c: per-chunk state machine and regeneration. */
+int chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
+		uint64_t *ret_old);
+void chunk_release(struct vcache_object *o, size_t i, uint64_t clear);
+int chunk_regenerate(struct vcache_object *o, size_t i);
+int chunk_fill_zero(struct vcache_object *o, size_t i);
+void regen_fault(struct vcache_object *o, uintptr_t addr);
+
+/* pin.c */
+int pin_range(struct vcache_object *object, size_t offset, size_t length,
+	      unsigned int flags, bool *ret_pinned);
+void object_mark_range_volatile(struct vcache_object *o, size_t first,
+				size_t last);
+
+/* idle.c */
+void idle_kick(struct vcache *c);
+void idle_stop(struct vcache *c);
+uint64_t idle_expire_object(struct vcache_object *o, uint64_t now);
+
+/* fork.c */
+int fork_handlers_register(void);
+
+#endif

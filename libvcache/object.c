@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * object.c - named objects: creation, lookup, references, removal
+ *
+ * An object's memory is a private anonymous mapping of whole pages, filled
+ * by the callback before the backend starts managing it, then published to
+ * the SIGBUS handler and marked volatile. The cache keeps the object until
+ * vcache_object_remove(); handles are references on top of that, and the
+ * memory goes when the object is both removed and unreferenced.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "backend.h"
+#include "internal.h"
+
+static unsigned int name_hash(const char *name)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h % NAME_BUCKETS;
+}
+
+static struct vcache_object *name_find(struct vcache *c, const char *name)
+{
+	struct vcache_object *o;
+
+	for (o = c->buckets[name_hash(name)]; o; o = o->hash_next)
+		if (strcmp(o->name, name) == 0)
+			return o;
+	return NULL;
+}
+
+static void name_unlink(struct vcache *c, struct vcache_object *o)
+{
+	struct vcache_object **p = &c->buckets[name_hash(o->name)];
+
+	while (*p != o)
+		p = &(*p)->hash_next;
+	*p = o->hash_next;
+	o->hash_next = NULL;
+}
+
+/* Check offset/length against the object; chunks first..last overlap it. */
+int object_range(const struct vcache_object *o, size_t offset, size_t length,
+		 size_t *ret_first, size_t *ret_last)
+{
+	if (length == 0 || offset >= o->size || length > o->size - offset)
+		return -EINVAL;
+	*ret_first = offset / o->chunk_size;
+	*ret_last = (offset + length - 1) / o->chunk_size;
+	return 0;
+}
+
+/* Unmap and free everything; the handle becomes stale. */
+static void object_destroy(struct vcache_object *o)
+{
+	/* Stop the SIGBUS handler from finding it first. */
+	atomic_store(&o->region_start, 0);
+	atomic_store(&o->region_end, 0);
+	if (o->data) {
+		o->cache->backend->detach(o->data, o->map_size);
+		munmap(o->data, o->map_size);
+	}
+	free((void *)o->chunks);
+	free(o->deadline);
+	pthread_mutex_destroy(&o->lock);
+	o->chunks = NULL;
+	o->deadline = NULL;
+	o->data = NULL;
+	slab_free(o);
+}
+
+/* cache->lock held; the object is out of the name table and unreferenced. */
+void object_release(struct vcache_object *o)
+{
+	struct vcache *c = o->cache;
+
+	if (o->prev)
+		o->prev->next = o->next;
+	else
+		c->objects = o->next;
+	if (o->next)
+		o->next->prev = o->prev;
+	object_destroy(o);
+}
+
+static int object_fill(struct vcache_object *o)
+{
+	for (size_t i = 0; i < o->nchunks; i++) {
+		int err = o->regen(o, o->data + chunk_offset(o, i),
+				   chunk_offset(o, i), chunk_length(o, i),
+				   o->userdata);
+
+		if (err > 0 || err < -4095)
+			return -EIO;
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static int object_setup(struct vcache *c, struct vcache_object *o,
+			const char *name, size_t size, size_t chunk_size,
+			vcache_regen_fn regen, void *userdata)
+{
+	void *data;
+	int err;
+
+	o->cache = c;
+	o->size = size;
+	o->map_size = (size + page_size - 1) & ~(page_size - 1);
+	o->chunk_size = chunk_size;
+	o->nchunks = (size + chunk_size - 1) / chunk_size;
+	o->regen = regen;
+	o->userdata = userdata;
+	strcpy(o->name, name);
+	o->chunks = calloc(o->nchunks, sizeof(*o->chunks));
+	o->deadline = calloc(o->nchunks, sizeof(*o->deadline));
+	if (!o->chunks || !o->deadline)
+		return -ENOMEM;
+	err = scratch_reserve(chunk_size < o->map_size ? chunk_size
+						       : o->map_size);
+	if (err < 0)
+		return err;
+	data = mmap(NULL, o->map_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (data == MAP_FAILED)
+		return -ENOMEM;
+	o->data = data;
+	/* Huge pages would be split by every per-chunk madvise anyway. */
+	(void)madvise(data, o->map_size, MADV_NOHUGEPAGE);
+
+	err = object_fill(o);
+	if (err < 0)
+		return err;
+	err = c->backend->attach(data, o->map_size);
+	if (err < 0) {
+		c->backend->detach(data, o->map_size);
+		return err;
+	}
+	for (size_t i = 0; i < o->nchunks; i++)
+		atomic_store(&o->chunks[i], CHUNK_VOLATILE);
+	err = c->backend->mark_volatile(data, o->map_size);
+	if (err < 0)
+		return err;
+	atomic_store(&o->region_end, (uintptr_t)data + o->map_size);
+	atomic_store(&o->region_start, (uintptr_t)data);
+	return 0;
+}
+
+_public_ int vcache_object_create(vcache *cache, const char *name,
+				  size_t size, size_t chunk_size,
+				  vcache_regen_fn regen, void *userdata,
+				  unsigned int flags, vcache_object **ret_object)
+{
+	struct vcache_object *o;
+	size_t name_len;
+	int err;
+
+	if (!cache || !name || !regen || !ret_object || flags || size == 0)
+		return -EINVAL;
+	name_len = strnlen(name, VCACHE_NAME_MAX + 1);
+	if (name_len == 0)
+		return -EINVAL;
+	if (name_len > VCACHE_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (chunk_size == 0)
+		chunk_size = page_size;
+	if (chunk_size % page_size)
+		return -EINVAL;
+	if (size > PTRDIFF_MAX - page_size || chunk_size > PTRDIFF_MAX)
+		return -EOVERFLOW;
+
+	/* Fail early on a duplicate; checked again when inserting. */
+	pthread_mutex_lock(&cache->lock);
+	err = name_find(cache, name) ? -EEXIST : 0;
+	pthread_mutex_unlock(&cache->lock);
+	if (err < 0)
+		return err;
+
+	o = slab_alloc();
+	if (!o)
+		return -ENOMEM;
+	pthread_mutex_init(&o->lock, NULL);
+	o->data = NULL;
+	o->chunks = NULL;
+	o->deadline = NULL;
+	o->pending = 0;
+	o->refs = 1;
+	o->in_cache = true;
+	o->hash_next = o->next = o->prev = NULL;
+	/* Accessors work for the fill callbacks. */
+	atomic_store(&o->magic, OBJ_MAGIC_LIVE);
+
+	err = object_setup(cache, o, name, size, chunk_size, regen, userdata);
+	if (err < 0) {
+		object_destroy(o);
+		return err;
+	}
+
+	pthread_mutex_lock(&cache->lock);
+	if (name_find(cache, name)) {
+		pthread_mutex_unlock(&cache->lock);
+		object_destroy(o);
+		return -EEXIST;
+	}
+	{
+		unsigned int h = name_hash(name);
+
+		o->hash_next = cache->buckets[h];
+		cache->buckets[h] = o;
+	}
+	o->next = cache->objects;
+	if (o->next)
+		o->next->prev = o;
+	cache->objects = o;
+	cache->nobjects++;
+	pthread_mutex_unlock(&cache->lock);
+
+	*ret_object = o;
+	return 0;
+}
+
+_public_ int vcache_object_lookup(vcache *cache, const char *name,
+				  vcache_object **ret_object)
+{
+	struct vcache_object *o;
+
+	if (!cache || !name || !ret_object)
+		return -EINVAL;
+	pthread_mutex_lock(&cache->lock);
+	o = name_find(cache, name);
+	if (o)
+		o->refs++;
+	pthread_mutex_unlock(&cache->lock);
+	if (!o)
+		return -ENOENT;
+	*ret_object = o;
+	return 0;
+}
+
+_public_ vcache_object *vcache_object_ref(vcache_object *object)
+{
+	if (object_check(object) < 0)
+		return NULL;
+	pthread_mutex_lock(&object->cache->lock);
+	object->refs++;
+	pthread_mutex_unlock(&object->cache->lock);
+	return object;
+}
+
+_public_ vcache_object *vcache_object_unref(vcache_object *object)
+{
+	struct vcache *c;
+
+	if (object_check(object) < 0)
+		return NULL;
+	c = object->cache;
+	pthread_mutex_lock(&c->lock);
+	if (object->refs > 0 && --object->refs == 0 && !object->in_cache)
+		object_release(object);
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static bool object_pinned(struct vcache_object *o)
+{
+	for (size_t i = 0; i < o->nchunks; i++)
+		if (chunk_pins(atomic_load(&o->chunks[i])))
+			return true;
+	return false;
+}
+
+_public_ int vcache_object_remove(vcache_object *object)
+{
+	struct vcache *c;
+	int err = 0;
+
+	err = object_check(object);
+	if (err < 0)
+		return err;
+	c = object->cache;
+	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&object->lock);
+	if (!object->in_cache)
+		err = -ENOENT;
+	else if (object_pinned(object))
+		err = -EBUSY;
+	pthread_mutex_unlock(&object->lock);
+	if (err == 0) {
+		name_unlink(c, object);
+		object->in_cache = false;
+		c->nobjects--;
+		if (object->refs == 0)
+			object_release(object);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+/*
+ * Async-signal-safe accessors: a lock-free handle check, then loads of
+ * fields that are constant while the object is live.
+ */
+_public_ void *vcache_object_data(vcache_object *object)
+{
+	return object_check(object) == 0 ? object->data : NULL;
+}
+
+_public_ size_t vcache_object_size(const vcache_object *object)
+{
+	return object_check(object) == 0 ? object->size : 0;
+}
+
+_public_ size_t vcache_object_chunk_size(const vcache_object *object)
+{
+	return object_check(object) == 0 ? object->chunk_size : 0;
+}
+
+_public_ const char *vcache_object_name(const vcache_object *object)
+{
+	return object_check(object) == 0 ? object->name : NULL;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pin.c - explicit pins: per-chunk counts, exact purge reports
+ *
+ * Pins are counted per chunk under the object's lock. The first pin of a
+ * chunk that is volatile asks the backend to make it non-volatile, which
+ * tells whether a page of that chunk was purged; a chunk that was never
+ * handed to the kernel (still inside the idle delay, or pinned already)
+ * is known intact without a system call. The last unpin hands the chunk
+ * back at once, or records a deadline for the idle thread (idle.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+
+#include "backend.h"
+#include "internal.h"
+
+/* Mark chunks first..last volatile where their pin count is 0 (lock held). */
+void object_mark_range_volatile(struct vcache_object *o, size_t first,
+				size_t last)
+{
+	const struct backend_ops *b = o->cache->backend;
+	size_t i = first;
+
+	while (i <= last) {
+		size_t run = i;
+
+		/* Coalesce neighbours into one system call. */
+		while (run <= last) {
+			uint64_t s = atomic_load(&o->chunks[run]);
+
+			if (chunk_pins(s) || (s & CHUNK_VOLATILE))
+				break;
+			if (o->deadline[run]) {
+				o->deadline[run] = 0;
+				o->pending--;
+			}
+			atomic_fetch_or(&o->chunks[run], CHUNK_VOLATILE);
+			run++;
+		}
+		if (run > i)
+			(void)b->mark_volatile(o->data + chunk_offset(o, i),
+					       chunk_offset(o, run - 1) +
+						       chunk_map_length(o, run - 1) -
+						       chunk_offset(o, i));
+		i = run + 1;
+	}
+}
+
+/*
+ * First pin of a volatile chunk i, held BUSY: make it non-volatile, and
+ * refill it if it lost pages. Returns 0 intact, 1 purged, or a negative
+ * errno when the backend failed (then the chunk is left as it was). A
+ * failing callback is reported in *ret_cb_err; the chunk then holds
+ * writable zeros for the caller to refill.
+ */
+static int pin_volatile_chunk(struct vcache_object *o, size_t i,
+			      unsigned int flags, int *ret_cb_err)
+{
+	const struct backend_ops *b = o->cache->backend;
+	bool purged = false;
+	int err;
+
+	err = b->mark_nonvolatile(o->data + chunk_offset(o, i),
+				  chunk_map_length(o, i), &purged);
+	if (err < 0)
+		return err;
+	if (!purged)
+		return 0;
+	atomic_fetch_add(&o->cache->purges, 1);
+	if (flags & VCACHE_PIN_REGENERATE) {
+		err = chunk_regenerate(o, i);
+		if (err == 0)
+			return 1;
+		if (!*ret_cb_err)
+			*ret_cb_err = err;
+	}
+	err = chunk_fill_zero(o, i);
+	return err < 0 ? err : 1;
+}
+
+/* Undo pins of chunks first..last-1 after a failure (lock held). */
+static void pin_unwind(struct vcache_object *o, size_t first, size_t end)
+{
+	for (size_t i = first; i < end; i++)
+		atomic_fetch_sub(&o->chunks[i], 1);
+	if (end > first)
+		object_mark_range_volatile(o, first, end - 1);
+}
+
+int pin_range(struct vcache_object *object, size_t offset, size_t length,
+	      unsigned int flags, bool *ret_pinned)
+{
+	struct vcache_object *o = object;
+	size_t first, last;
+	bool purged = false;
+	int err, cb_err = 0;
+
+	err = object_check(o);
+	if (err < 0)
+		return err;
+	if (flags & ~VCACHE_PIN_REGENERATE)
+		return -EINVAL;
+	err = object_range(o, offset, length, &first, &last);
+	if (err < 0)
+		return err;
+
+	pthread_mutex_lock(&o->lock);
+	for (size_t i = first; i <= last; i++)
+		if (chunk_pins(atomic_load(&o->chunks[i])) >= CHUNK_PIN_MAX) {
+			pthread_mutex_unlock(&o->lock);
+			return -EOVERFLOW;
+		}
+	for (size_t i = first; i <= last; i++) {
+		_Atomic uint64_t *st = &o->chunks[i];
+		uint64_t s = atomic_load(st);
+		int r;
+
+		/* Fast path: not volatile, so nothing can have been purged. */
+		while (!(s & CHUNK_VOLATILE))
+			if (atomic_compare_exchange_weak(st, &s, s + 1))
+				break;
+		if (!(s & CHUNK_VOLATILE)) {
+			if (chunk_pins(s) == 0 && o->deadline[i]) {
+				o->deadline[i] = 0;
+				o->pending--;
+			}
+			continue;
+		}
+		err = chunk_claim(o, i, true, &s);
+		if (err < 0) {
+			pin_unwind(o, first, i);
+			pthread_mutex_unlock(&o->lock);
+			return err;
+		}
+		r = pin_volatile_chunk(o, i, flags, &cb_err);
+		if (r < 0) {
+			/* The backend failed: nothing stays pinned. */
+			chunk_release(o, i, 0);
+			atomic_fetch_sub(st, 1);
+			pin_unwind(o, first, i);
+			pthread_mutex_unlock(&o->lock);
+			return r;
+		}
+		chunk_release(o, i, CHUNK_VOLATILE);
+		purged |= r != 0;
+	}
+	pthread_mutex_unlock(&o->lock);
+	*ret_pinned = true;
+	if (cb_err)
+		return cb_err;
+	return purged ? VCACHE_PURGED : VCACHE_INTACT;
+}
+
+_public_ int vcache_pin_range(vcache_object *object, size_t offset,
+			      size_t length, unsigned int flags)
+{
+	bool pinned = false;
+
+	return pin_range(object, offset, length, flags, &pinned);
+}
+
+_public_ int vcache_pin(vcache_object *object, unsigned int flags)
+{
+	int err = object_check(object);
+
+	if (err < 0)
+		return err;
+	return vcache_pin_range(object, 0, object->size, flags);
+}
+
+_public_ int vcache_unpin_range(vcache_object *object, size_t offset,
+				size_t length)
+{
+	struct vcache_object *o = object;
+	size_t first, last;
+	bool delayed = false;
+	uint64_t deadline;
+	int err;
+
+	err = object_check(o);
+	if (err < 0)
+		return err;
+	err = object_range(o, offset, length, &first, &last);
+	if (err < 0)
+		return err;
+
+	pthread_mutex_lock(&o->lock);
+	for (size_t i = first; i <= last; i++)
+		if (chunk_pins(atomic_load(&o->chunks[i])) == 0) {
+			pthread_mutex_unlock(&o->lock);
+			return -EINVAL;
+		}
+	deadline = now_ns() + (uint64_t)o->cache->idle_delay_ms * 1000000ull;
+	for (size_t i = first; i <= last; i++) {
+		uint64_t s = atomic_fetch_sub(&o->chunks[i], 1);
+
+		if (chunk_pins(s) == 1 && o->cache->idle_delay_ms) {
+			if (!o->deadline[i])
+				o->pending++;
+			o->deadline[i] = deadline;
+			delayed = true;
+		}
+	}
+	if (!o->cache->idle_delay_ms)
+		object_mark_range_volatile(o, first, last);
+	pthread_mutex_unlock(&o->lock);
+	if (delayed)
+		idle_kick(o->cache);
+	return 0;
+}
+
+_public_ int vcache_unpin(vcache_object *object)
+{
+	int err = object_check(object);
+
+	if (err < 0)
+		return err;
+	return vcache_unpin_range(object, 0, object->size);
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * regen.c - making a purged chunk whole again, from a fault or a pin
+ *
+ * The per-chunk state word (internal.h) serialises everyone who wants to
+ * put pages back: the thread that sets BUSY regenerates; others wait until
+ * it is cleared and then retry their access, so each chunk is regenerated
+ * once however many threads fault on it, and nobody sees zeros. Waiting is
+ * a sched_yield() loop: it must work inside a signal handler, and a chunk
+ * is BUSY only for one callback plus a few system calls.
+ *
+ * A thread remembers which chunks it holds BUSY (tls_busy). A fault on one
+ * of them means the regeneration callback touched the very chunk it is
+ * producing: waiting would deadlock, so that is a callback failure
+ * (-EDEADLK).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "internal.h"
+
+#define BUSY_DEPTH 16
+
+static _tls_ struct {
+	struct vcache_object *object;
+	size_t chunk;
+} tls_busy[BUSY_DEPTH];
+static _tls_ unsigned int tls_busy_depth;
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool busy_is_mine(struct vcache_object *o, size_t i)
+{
+	for (unsigned int d = 0; d < tls_busy_depth && d < BUSY_DEPTH; d++)
+		if (tls_busy[d].object == o && tls_busy[d].chunk == i)
+			return true;
+	return false;
+}
+
+/*
+ * Set BUSY on chunk i (and add a pin if asked), waiting while another
+ * thread holds it. *ret_old receives the state before. -EDEADLK if this
+ * thread already holds it. Async-signal-safe.
+ */
+int chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
+		uint64_t *ret_old)
+{
+	_Atomic uint64_t *st = &o->chunks[i];
+	uint64_t s = atomic_load(st);
+
+	for (;;) {
+		if (s & CHUNK_BUSY) {
+			if (busy_is_mine(o, i))
+				return -EDEADLK;
+			sched_yield();
+			s = atomic_load(st);
+			continue;
+		}
+		if (atomic_compare_exchange_weak(st, &s,
+						 (s | CHUNK_BUSY) + add_pin))
+			break;
+	}
+	if (tls_busy_depth < BUSY_DEPTH) {
+		tls_busy[tls_busy_depth].object = o;
+		tls_busy[tls_busy_depth].chunk = i;
+	}
+	tls_busy_depth++;
+	*ret_old = s;
+	return 0;
+}
+
+/* Clear BUSY and the bits in clear. Async-signal-safe. */
+void chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
+{
+	tls_busy_depth--;
+	atomic_fetch_and(&o->chunks[i], ~(clear | CHUNK_BUSY));
+}
+
+/*
+ * Regenerate chunk i (held BUSY) into a scratch buffer and install its
+ * missing pages. Async-signal-safe apart from what the callback does.
+ */
+int chunk_regenerate(struct vcache_object *o, size_t i)
+{
+	struct vcache *c = o->cache;
+	size_t off = chunk_offset(o, i), len = chunk_length(o, i);
+	size_t map_len = chunk_map_length(o, i);
+	uint64_t t0 = now_ns();
+	void *buf;
+	int slot, err;
+
+	buf = scratch_get(map_len, &slot);
+	if (!buf)
+		return -ENOMEM;
+	err = o->regen(o, buf, off, len, o->userdata);
+	if (err > 0 || err < -4095)
+		err = -EIO; /* not a negative errno: refuse, do not install */
+	if (err == 0) {
+		/* The tail of the last page is not the callback's to write. */
+		memset((uint8_t *)buf + len, 0, map_len - len);
+		err = o->cache->backend->install(o->data + off, buf, map_len);
+	}
+	scratch_put(buf, map_len, slot);
+	atomic_fetch_add(&c->regenerations, 1);
+	atomic_fetch_add(&c->regen_ns, now_ns() - t0);
+	return err;
+}
+
+/* Give the missing pages of chunk i (held BUSY) zeros, writable. */
+int chunk_fill_zero(struct vcache_object *o, size_t i)
+{
+	size_t map_len = chunk_map_length(o, i);
+	void *buf;
+	int slot, err;
+
+	buf = scratch_get(map_len, &slot);
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0, map_len);
+	err = o->cache->backend->install(o->data + chunk_offset(o, i), buf,
+					 map_len);
+	scratch_put(buf, map_len, slot);
+	return err;
+}
+
+/* write(2) a decimal number; no stdio in signal context. */
+static void write_u64(uint64_t v)
+{
+	char buf[24];
+	size_t n = sizeof(buf);
+
+	do {
+		buf[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	(void)!write(STDERR_FILENO, buf + n, sizeof(buf) - n);
+}
+
+static void write_str(const char *s)
+{
+	(void)!write(STDERR_FILENO, s, strlen(s));
+}
+
+static void regen_failed(struct vcache_object *o, size_t off, int err)
+{
+	struct vcache *c = o->cache;
+
+	if (c->on_regen_failure)
+		c->on_regen_failure(o, off, err, c->on_regen_failure_userdata);
+	write_str("vcache: regenerating object '");
+	write_str(o->name);
+	write_str("' at offset ");
+	write_u64(off);
+	write_str(" failed with errno ");
+	write_u64((uint64_t)-(int64_t)err);
+	write_str("; aborting\n");
+	abort();
+}
+
+/* Is the page at addr mapped? mincore() reports present PTEs of anon memory. */
+static bool page_present(uintptr_t addr)
+{
+	unsigned char v = 0;
+
+	if (mincore((void *)(addr & ~(page_size - 1)), page_size, &v) < 0)
+		return false;
+	return v & 1;
+}
+
+/*
+ * Called from the SIGBUS handler for a BUS_ADRERR at addr inside o.
+ * Returns when the access can be retried.
+ */
+void regen_fault(struct vcache_object *o, uintptr_t addr)
+{
+	size_t i = (addr - (uintptr_t)o->data) / o->chunk_size;
+	size_t off = chunk_offset(o, i);
+	const struct backend_ops *b = o->cache->backend;
+	uint64_t s;
+	int err;
+
+	err = chunk_claim(o, i, false, &s);
+	if (err < 0)
+		regen_failed(o, off, err);
+	/*
+	 * Someone may have regenerated the chunk between our fault and our
+	 * claim; then there is nothing to do but retry the access.
+	 */
+	if (page_present(addr)) {
+		chunk_release(o, i, 0);
+		return;
+	}
+	atomic_fetch_add(&o->cache->faults, 1);
+	atomic_fetch_add(&o->cache->purges, 1);
+	err = b->fault_prepare ? b->fault_prepare(o->data + off,
+						  chunk_map_length(o, i)) : 0;
+	if (err == 0)
+		err = chunk_regenerate(o, i);
+	/*
+	 * Installed pages are no longer volatile. Pins and VOLATILE cannot
+	 * change while we hold BUSY, so s still tells whether they should be.
+	 */
+	if (err == 0 && (s & CHUNK_VOLATILE) && chunk_pins(s) == 0)
+		(void)b->mark_volatile(o->data + off, chunk_map_length(o, i));
+	chunk_release(o, i, 0);
+	if (err < 0)
+		regen_failed(o, off, err);
+}

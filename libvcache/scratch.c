@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scratch.c - buffers that regeneration callbacks write into
+ *
+ * Under uffd a chunk is regenerated into a separate buffer and then
+ * installed page by page (UFFDIO_COPY), so other threads never see a page
+ * half written. The fault path runs in a signal handler, where malloc() is
+ * off limits, so buffers come from a small fixed pool claimed with
+ * compare-and-swap. Several may be in use at once: several threads fault
+ * together, and a callback may fault on another object (nesting). Buffers
+ * are sized in normal context when an object is created (scratch_reserve()).
+ * If every pooled buffer is busy or too small, a fresh one is mmap()ed:
+ * mmap/munmap are plain system calls, safe in a signal handler, and this
+ * keeps deep nesting from deadlocking on an exhausted pool.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define SCRATCH_SLOTS 16
+#define SCRATCH_RESERVED 4 /* slots kept at the largest chunk size */
+
+struct scratch_slot {
+	atomic_int busy;
+	void *buf;   /* changed only by the holder of busy */
+	size_t size;
+};
+
+static struct scratch_slot slots[SCRATCH_SLOTS];
+
+int scratch_reserve(size_t len)
+{
+	for (int i = 0; i < SCRATCH_RESERVED; i++) {
+		struct scratch_slot *s = &slots[i];
+		int expected = 0;
+		void *buf;
+
+		while (!atomic_compare_exchange_weak(&s->busy, &expected, 1)) {
+			expected = 0;
+			sched_yield();
+		}
+		if (s->size < len) {
+			buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (buf == MAP_FAILED) {
+				atomic_store(&s->busy, 0);
+				return -ENOMEM;
+			}
+			if (s->buf)
+				munmap(s->buf, s->size);
+			s->buf = buf;
+			s->size = len;
+		}
+		atomic_store(&s->busy, 0);
+	}
+	return 0;
+}
+
+void *scratch_get(size_t len, int *ret_slot)
+{
+	void *buf;
+
+	for (int i = 0; i < SCRATCH_SLOTS; i++) {
+		struct scratch_slot *s = &slots[i];
+		int expected = 0;
+
+		if (atomic_load(&s->busy))
+			continue;
+		if (!atomic_compare_exchange_strong(&s->busy, &expected, 1))
+			continue;
+		if (s->size >= len) {
+			*ret_slot = i;
+			return s->buf;
+		}
+		atomic_store(&s->busy, 0);
+	}
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return NULL;
+	*ret_slot = -1;
+	return buf;
+}
+
+void scratch_put(void *buf, size_t len, int slot)
+{
+	if (slot < 0)
+		munmap(buf, len);
+	else
+		atomic_store(&slots[slot].busy, 0);
+}
+
+/* fork() child: threads that held slots in the parent do not exist here. */
+void scratch_fork_child(void)
+{
+	for (int i = 0; i < SCRATCH_SLOTS; i++)
+		atomic_store(&slots[i].busy, 0);
+}

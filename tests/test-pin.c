@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-pin.c - explicit mode: pin reports purges exactly, per chunk, with
+ * nesting, checkerboards of pinned/volatile chunks and the idle delay.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tutil.h"
+
+#define NO_PURGE "backend none never purges"
+
+static uint8_t *data(vcache_object *o)
+{
+	return vcache_object_data(o);
+}
+
+/* Without swap a non-volatile page survives MADV_PAGEOUT: check that. */
+static void assert_resident(vcache_object *o, size_t off, size_t len)
+{
+	if (have_swap())
+		return;
+	ck_assert_uint_eq(resident_pages(data(o) + off, len), len / pagesz);
+}
+
+START_TEST(test_pin_explicit_intact)
+{
+	vcache *c = tcache_new();
+	struct tobj t;
+	vcache_object *o;
+
+	tobj_init(&t, 1);
+	o = tobj_create(c, "intact", 8 * pagesz, 0, &t);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	assert_content(o, t.seed, 0, 8 * pagesz);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	/* Nothing was purged, so nothing was regenerated after create. */
+	ck_assert_uint_eq(atomic_load(&t.calls), 8);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+START_TEST(test_pin_explicit_purged)
+{
+	vcache *c = tcache_new();
+	size_t size = 8 * pagesz;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	tobj_init(&t, 2);
+	o = tobj_create(c, "purged", size, 0, &t);
+	/* A fresh object is volatile: every page can be dropped. */
+	ck_assert_uint_eq(purge_range(data(o), size), 8);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_PURGED);
+	/* Without REGENERATE the caller refills while pinned. */
+	gen_fill(data(o), t.seed, 0, size);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_uint_eq(atomic_load(&t.calls), 8);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+
+	/* Volatile again after the unpin, and the report resets. */
+	ck_assert_uint_eq(purge_range(data(o), size), 8);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_PURGED);
+	gen_fill(data(o), t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+START_TEST(test_pin_explicit_regenerate)
+{
+	vcache *c = tcache_new();
+	size_t size = 8 * pagesz;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	tobj_init(&t, 3);
+	o = tobj_create(c, "regen", size, 2 * pagesz, &t);
+	ck_assert_uint_eq(atomic_load(&t.calls), 4);
+	ck_assert_uint_eq(purge_range(data(o), size), 8);
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_PURGED);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_uint_eq(atomic_load(&t.calls), 8);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+
+	/* Purge one page of one chunk: the whole chunk comes back right. */
+	ck_assert_uint_eq(purge_range(data(o) + 5 * pagesz, pagesz), 1);
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_PURGED);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_uint_eq(atomic_load(&t.calls), 9);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_uint_eq(atomic_load(&t.bad_args), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+START_TEST(test_pin_none_never_purges)
+{
+	vcache *c = tcache_new();
+	size_t size = 8 * pagesz;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_NONE(c);
+	tobj_init(&t, 4);
+	o = tobj_create(c, "none", size, 0, &t);
+	purge_range(data(o), size);
+	assert_resident(o, 0, size);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+START_TEST(test_pin_subrange_exact)
+{
+	vcache *c = tcache_new();
+	size_t size = 8 * pagesz, half = size / 2;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	tobj_init(&t, 5);
+	o = tobj_create(c, "subrange", size, 0, &t);
+	ck_assert_uint_eq(purge_range(data(o) + half, half), 4);
+	/* The bottom half was not purged: no false report. */
+	ck_assert_int_eq(vcache_pin_range(o, 0, half, 0), VCACHE_INTACT);
+	assert_content(o, t.seed, 0, half);
+	/* A single page of the top half is reported. */
+	ck_assert_int_eq(vcache_pin_range(o, size - pagesz, pagesz,
+					  VCACHE_PIN_REGENERATE),
+			 VCACHE_PURGED);
+	assert_content(o, t.seed, size - pagesz, pagesz);
+	ck_assert_int_eq(vcache_unpin_range(o, 0, half), 0);
+	ck_assert_int_eq(vcache_unpin_range(o, size - pagesz, pagesz),
+			 0);
+	/* Unaligned ranges pin the chunks they overlap. */
+	ck_assert_int_eq(vcache_pin_range(o, half + 10, 20,
+					  VCACHE_PIN_REGENERATE),
+			 VCACHE_PURGED);
+	assert_content(o, t.seed, half, pagesz);
+	ck_assert_int_eq(vcache_unpin_range(o, half + 10, 20), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+START_TEST(test_pin_subrange_chunks)
+{
+	vcache *c = tcache_new();
+	size_t chunk = 2 * pagesz, size = 4 * chunk;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	tobj_init(&t, 6);
+	o = tobj_create(c, "subchunks", size, chunk, &t);
+	/* Purge the second page of chunk 1 only. */
+	ck_assert_uint_eq(purge_range(data(o) + 3 * pagesz, pagesz), 1);
+	ck_assert_int_eq(vcache_pin_range(o, 0, chunk, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_pin_range(o, 2 * chunk, 2 * chunk, 0),
+			 VCACHE_INTACT);
+	assert_content(o, t.seed, 0, chunk);
+	assert_content(o, t.seed, 2 * chunk, 2 * chunk);
+	ck_assert_int_eq(vcache_pin_range(o, 3 * pagesz, pagesz,
+					  VCACHE_PIN_REGENERATE),
+			 VCACHE_PURGED);
+	assert_content(o, t.seed, chunk, chunk);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+/*
+ * Every other chunk pinned, the rest volatile: one pin over the whole
+ * object must report the purges of the volatile ones (seed 004's bug).
+ */
+static void checkerboard(unsigned int pinned_parity, unsigned int flags)
+{
+	vcache *c = tcache_new();
+	size_t n = 16, size = n * pagesz, i;
+	struct tobj t;
+	vcache_object *o;
+
+	tobj_init(&t, 7 + pinned_parity);
+	o = tobj_create(c, "checkerboard", size, 0, &t);
+	for (i = pinned_parity; i < n; i += 2)
+		ck_assert_int_eq(vcache_pin_range(o, i * pagesz, pagesz,
+						  0),
+				 VCACHE_INTACT);
+	ck_assert_uint_eq(purge_range(data(o), size), n / 2);
+	for (i = pinned_parity; i < n; i += 2)
+		assert_resident(o, i * pagesz, pagesz);
+	ck_assert_int_eq(vcache_pin(o, flags), VCACHE_PURGED);
+	if (!(flags & VCACHE_PIN_REGENERATE))
+		for (i = !pinned_parity; i < n; i += 2)
+			gen_fill(data(o) + i * pagesz, t.seed,
+				 i * pagesz, pagesz);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	for (i = pinned_parity; i < n; i += 2)
+		ck_assert_int_eq(vcache_unpin_range(o, i * pagesz,
+						    pagesz),
+				 0);
+	/* All volatile again. */
+	ck_assert_uint_eq(purge_range(data(o), size), n);
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_PURGED);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+
+START_TEST(test_pin_checkerboard_regenerate)
+{
+	vcache *c = tcache_new();
+	bool purges = tcache_purges(c);
+
+	tcache_free(c);
+	SKIP_IF(!purges, NO_PURGE);
+	checkerboard(0, VCACHE_PIN_REGENERATE);
+	checkerboard(1, VCACHE_PIN_REGENERATE);
+}
+END_TEST
+
+START_TEST(test_pin_checkerboard_refill)
+{
+	vcache *c = tcache_new();
+	bool purges = tcache_purges(c);
+
+	tcache_free(c);
+	SKIP_IF(!purges, NO_PURGE);
+	checkerboard(0, 0);
+	checkerboard(1, 0);
+}
+END_TEST
+
+START_TEST(test_pin_nested_whole)
+{
+	vcache *c = tcache_new();
+	size_t size = 4 * pagesz;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	tobj_init(&t, 9);
+	o = tobj_create(c, "nested", size, 0, &t);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	/* Still pinned once: reclaim must not take it. */
+	ck_assert_uint_eq(purge_range(data(o), size), 0);
+	assert_resident(o, 0, size);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	/* Count reached zero: volatile. */
+	ck_assert_uint_eq(purge_range(data(o), size), 4);
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_PURGED);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_errno(vcache_unpin(o), EINVAL);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+START_TEST(test_pin_nested_ranges)
+{
+	vcache *c = tcache_new();
+	size_t p = pagesz, size = 8 * p;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	tobj_init(&t, 10);
+	o = tobj_create(c, "nested-ranges", size, 0, &t);
+	ck_assert_int_eq(vcache_pin_range(o, 0, 4 * p, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_pin_range(o, 2 * p, 4 * p, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_unpin_range(o, 0, 4 * p), 0);
+	/* Pinned now: chunks 2..5. Volatile: 0, 1, 6, 7. */
+	ck_assert_uint_eq(purge_range(data(o), size), 4);
+	assert_resident(o, 2 * p, 4 * p);
+	ck_assert_uint_eq(resident_pages(data(o), 2 * p), 0);
+	ck_assert_uint_eq(resident_pages(data(o) + 6 * p, 2 * p), 0);
+	ck_assert_int_eq(vcache_pin_range(o, 2 * p, 4 * p, 0), VCACHE_INTACT);
+	assert_content(o, t.seed, 2 * p, 4 * p);
+	ck_assert_int_eq(vcache_unpin_range(o, 2 * p, 4 * p), 0);
+	ck_assert_int_eq(vcache_unpin_range(o, 2 * p, 4 * p), 0);
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_PURGED);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Poll until the range can be purged (bounded wait; the bound only turns a
+ * hang into a failure, nothing depends on how soon it happens).
+ */
+static bool purge_eventually(vcache_object *o, size_t size)
+{
+	uint64_t end = now_ms() + 60000;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	while (now_ms() < end) {
+		if (purge_range(data(o), size) == size / pagesz)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/*
+ * delay_ms is long compared with the few system calls between the unpin
+ * and the purge attempt, so "still non-volatile" does not race.
+ */
+static void idle_delay(vcache *c, const char *name)
+{
+	size_t size = 4 * pagesz;
+	struct tobj t;
+	vcache_object *o;
+
+	tobj_init(&t, 11);
+	o = tobj_create(c, name, size, 0, &t);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	/* Inside the delay: the purge attempt does nothing. */
+	ck_assert_uint_eq(purge_range(data(o), size), 0);
+	assert_resident(o, 0, size);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	/* After it: volatile without any further call into the library. */
+	ck_assert_msg(purge_eventually(o, size),
+		      "object never became volatile after the idle delay");
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_PURGED);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+}
+
+START_TEST(test_pin_idle_delay_option)
+{
+	vcache *c = tcache_new_delay(5000);
+
+	SKIP_UNLESS_PURGING(c);
+	idle_delay(c, "idle-option");
+	tcache_free(c);
+}
+END_TEST
+
+START_TEST(test_pin_idle_delay_env)
+{
+	vcache *c;
+
+	ck_assert_int_eq(setenv("VCACHE_IDLE_DELAY_MS", "5000", 1), 0);
+	c = tcache_new();
+	SKIP_UNLESS_PURGING(c);
+	idle_delay(c, "idle-env");
+	tcache_free(c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pin");
+	TCase *tc;
+
+	tc = ttcase("explicit");
+	tcase_add_test(tc, test_pin_explicit_intact);
+	tcase_add_test(tc, test_pin_explicit_purged);
+	tcase_add_test(tc, test_pin_explicit_regenerate);
+	tcase_add_test(tc, test_pin_none_never_purges);
+	suite_add_tcase(s, tc);
+
+	tc = ttcase("subrange");
+	tcase_add_test(tc, test_pin_subrange_exact);
+	tcase_add_test(tc, test_pin_subrange_chunks);
+	suite_add_tcase(s, tc);
+
+	tc = ttcase("checkerboard");
+	tcase_add_test(tc, test_pin_checkerboard_regenerate);
+	tcase_add_test(tc, test_pin_checkerboard_refill);
+	suite_add_tcase(s, tc);
+
+	tc = ttcase("nested");
+	tcase_add_test(tc, test_pin_nested_whole);
+	tcase_add_test(tc, test_pin_nested_ranges);
+	suite_add_tcase(s, tc);
+
+	tc = ttcase("idle-delay");
+	tcase_add_test(tc, test_pin_idle_delay_option);
+	tcase_add_test(tc, test_pin_idle_delay_env);
+	suite_add_tcase(s, tc);
+
+	return run_suite(s);
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-pressure.c - purges produced by real memory pressure. A child is
+ * moved into a memory cgroup with a limit (v1 memory.limit_in_bytes or v2
+ * memory.max, whichever is writable), creates cache objects and then
+ * allocates other memory beyond the limit. Without swap the only memory
+ * the kernel can take is the volatile objects: if they are not really
+ * volatile the child is OOM-killed. Afterwards every object must read
+ * back correctly, some must have been purged, and pinned ones must not.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tutil.h"
+
+#define MiB (1024ul * 1024)
+
+enum {
+	LIMIT_MB = 96,
+	PINNED_MB = 8,
+	VOLATILE_OBJECTS = 16,
+	OBJECT_MB = 4,      /* 64 MiB volatile */
+	FILLER_MB = 56,     /* 128 MiB asked of a 96 MiB group */
+};
+
+struct cgroup {
+	char dir[256];
+	char procs[300];
+	bool v2;
+};
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/* Make a group with a limit; return why not in *why. */
+static bool cgroup_try(struct cgroup *cg, const char *root, bool v2,
+		       const char **why)
+{
+	char path[400], limit[32];
+	int r;
+
+	snprintf(cg->dir, sizeof(cg->dir), "%s/vcache-test-%d", root,
+		 (int)getpid());
+	cg->v2 = v2;
+	if (mkdir(cg->dir, 0755) && errno != EEXIST) {
+		*why = v2 ? "cannot create a cgroup v2 group" :
+			    "cannot create a cgroup v1 memory group";
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/%s", cg->dir,
+		 v2 ? "memory.max" : "memory.limit_in_bytes");
+	snprintf(limit, sizeof(limit), "%lu", LIMIT_MB * MiB);
+	r = write_file(path, limit);
+	if (r) {
+		rmdir(cg->dir);
+		*why = v2 ? "memory.max is not writable" :
+			    "memory.limit_in_bytes is not writable";
+		return false;
+	}
+	snprintf(cg->procs, sizeof(cg->procs), "%s/cgroup.procs", cg->dir);
+	return true;
+}
+
+static bool cgroup_create(struct cgroup *cg, const char **why)
+{
+	if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0)
+		return cgroup_try(cg, "/sys/fs/cgroup/memory", false, why);
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+		/* Let children of the root have a memory controller. */
+		write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+		return cgroup_try(cg, "/sys/fs/cgroup", true, why);
+	}
+	*why = "no memory cgroup (v1 or v2) mounted at /sys/fs/cgroup";
+	return false;
+}
+
+static void cgroup_remove(struct cgroup *cg)
+{
+	int i;
+
+	/* The group empties asynchronously after its last task exits. */
+	for (i = 0; i < 100 && rmdir(cg->dir) && errno == EBUSY; i++)
+		usleep(10000);
+}
+
+static int pressure_child(void *arg)
+{
+	struct cgroup *cg = arg;
+	vcache_object *pinned = NULL, *obj[VOLATILE_OBJECTS];
+	struct tobj tpin, t[VOLATILE_OBJECTS];
+	size_t osize = OBJECT_MB * MiB, i, purged = 0;
+	struct vcache_stats st;
+	vcache *c = NULL;
+	char pid[32], name[32];
+	uint8_t *filler;
+	int r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	r = write_file(cg->procs, pid);
+	if (r) {
+		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
+		return 101;
+	}
+	CHILD_CHECK(vcache_new(NULL, &c) == 0);
+	tobj_init(&tpin, 90);
+	CHILD_CHECK(vcache_object_create(c, "pinned", PINNED_MB * MiB, 0,
+					 tobj_regen, &tpin, 0, &pinned) == 0);
+	CHILD_CHECK(vcache_pin(pinned, 0) == VCACHE_INTACT);
+	for (i = 0; i < VOLATILE_OBJECTS; i++) {
+		tobj_init(&t[i], 91 + i);
+		snprintf(name, sizeof(name), "volatile-%zu", i);
+		/* Chunks of 16 pages: purges are found per chunk. */
+		CHILD_CHECK(vcache_object_create(c, name, osize,
+						 16 * pagesz, tobj_regen,
+						 &t[i], 0, &obj[i]) == 0);
+	}
+
+	/* Other memory, beyond the limit: reclaim must take the objects. */
+	filler = mmap(NULL, FILLER_MB * MiB, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHILD_CHECK(filler != MAP_FAILED);
+	for (i = 0; i < FILLER_MB * MiB; i += pagesz)
+		filler[i] = (uint8_t)(i / pagesz) | 1;
+
+	/* The pinned object was not touched by reclaim (there is no swap). */
+	CHILD_CHECK(have_swap() || resident_pages(vcache_object_data(pinned),
+				   PINNED_MB * MiB) ==
+		    PINNED_MB * MiB / pagesz);
+	CHILD_CHECK(gen_check(vcache_object_data(pinned), tpin.seed, 0,
+			      PINNED_MB * MiB) == SIZE_MAX);
+	for (i = 0; i < VOLATILE_OBJECTS; i++)
+		purged += osize / pagesz -
+			  resident_pages(vcache_object_data(obj[i]), osize);
+	printf("pressure: %zu of %zu volatile pages reclaimed\n", purged,
+	       VOLATILE_OBJECTS * osize / pagesz);
+	CHILD_CHECK(purged > 0);
+	/* Release the filler so regeneration has room. */
+	CHILD_CHECK(munmap(filler, FILLER_MB * MiB) == 0);
+
+	/* Half explicitly, half optimistically: all correct again. */
+	for (i = 0; i < VOLATILE_OBJECTS; i++) {
+		if (i % 2 == 0) {
+			r = vcache_pin(obj[i], VCACHE_PIN_REGENERATE);
+			CHILD_CHECK(r == VCACHE_INTACT || r == VCACHE_PURGED);
+		}
+		if (gen_check(vcache_object_data(obj[i]), t[i].seed, 0,
+			      osize) != SIZE_MAX) {
+			fprintf(stderr, "object %zu wrong after pressure\n", i);
+			return 102;
+		}
+		if (i % 2 == 0)
+			CHILD_CHECK(vcache_unpin(obj[i]) == 0);
+	}
+	CHILD_CHECK(vcache_stats_get(c, &st) == 0);
+	printf("pressure: purges %llu, regenerations %llu, faults %llu\n",
+	       (unsigned long long)st.purges,
+	       (unsigned long long)st.regenerations,
+	       (unsigned long long)st.faults);
+	CHILD_CHECK(st.purges > 0 && st.regenerations > 0);
+	fflush(stdout);
+	CHILD_CHECK(vcache_unpin(pinned) == 0);
+	for (i = 0; i < VOLATILE_OBJECTS; i++)
+		vcache_object_unref(obj[i]);
+	vcache_object_unref(pinned);
+	CHILD_CHECK(vcache_free(c) == 0);
+	return 0;
+}
+
+START_TEST(test_pressure_cgroup)
+{
+	const char *why = NULL;
+	struct cgroup cg;
+	vcache *c = tcache_new();
+	int st;
+
+	SKIP_UNLESS_PURGING(c);
+	tcache_free(c);
+	SKIP_IF(!cgroup_create(&cg, &why), "%s", why);
+	printf("%s: cgroup %s (%s), limit %d MiB\n", __func__, cg.dir,
+	       cg.v2 ? "v2" : "v1", LIMIT_MB);
+	st = run_in_child(pressure_child, &cg);
+	cgroup_remove(&cg);
+	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
+		      "child killed (OOM?): the objects were not reclaimable");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pressure");
+	TCase *tc;
+
+	tc = ttcase("cgroup");
+	tcase_add_test(tc, test_pressure_cgroup);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-threads.c - pin/unpin/optimistic access/regeneration from several
+ * threads while a purger thread keeps reclaiming the objects with
+ * MADV_PAGEOUT. Every read is checked against the generator: stale or zero
+ * data is never acceptable. Iteration counts are fixed, not timed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "tutil.h"
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+enum { WORKERS = 4, OBJECTS = 2, ITERATIONS = 20000 };
+
+/*
+ * Shared objects see pins with VCACHE_PIN_REGENERATE and optimistic reads
+ * from every worker. A pin without it leaves a purged chunk undefined until
+ * the caller refills it, so another thread reading it optimistically then
+ * could legitimately see garbage: that case runs on a private object per
+ * worker (still purged by the purger).
+ */
+#define ALL_OBJECTS (OBJECTS + WORKERS)
+
+struct shared {
+	vcache_object *obj[ALL_OBJECTS];
+	struct tobj tobj[ALL_OBJECTS];
+	atomic_int workers_left;
+	atomic_ulong failures;
+	atomic_ulong purge_rounds;
+	char first_failure[256];
+	atomic_flag failure_reported;
+};
+
+struct worker {
+	struct shared *sh;
+	unsigned int id;
+};
+
+static void record_failure(struct shared *sh, const char *what,
+			   unsigned int obj, size_t chunk, long value)
+{
+	atomic_fetch_add(&sh->failures, 1);
+	if (!atomic_flag_test_and_set(&sh->failure_reported))
+		snprintf(sh->first_failure, sizeof(sh->first_failure),
+			 "%s: object %u chunk %zu: %ld", what, obj, chunk,
+			 value);
+}
+
+/* One step of a worker: pick an object, a chunk range and an access kind. */
+static void step(struct shared *sh, unsigned int id, unsigned int *rng,
+		 unsigned long i)
+{
+	unsigned int k = i % 3 == 2 ? OBJECTS + id :
+					 (unsigned int)rand_r(rng) % OBJECTS;
+	vcache_object *o = sh->obj[k];
+	uint64_t seed = sh->tobj[k].seed;
+	size_t chunk = vcache_object_chunk_size(o);
+	size_t nchunks = vcache_object_size(o) / chunk;
+	size_t first = rand_r(rng) % nchunks;
+	size_t count = 1 + rand_r(rng) % (nchunks - first < 4 ?
+					  nchunks - first : 4);
+	size_t off = first * chunk, len = count * chunk, bad;
+	uint8_t *p = vcache_object_data(o);
+	int r;
+
+	switch (i % 3) {
+	case 0: /* explicit, library refills */
+		r = vcache_pin_range(o, off, len, VCACHE_PIN_REGENERATE);
+		if (r < 0) {
+			record_failure(sh, "pin regenerate", k, first, r);
+			return;
+		}
+		bad = gen_check(p + off, seed, off, len);
+		if (bad != SIZE_MAX)
+			record_failure(sh, "content after pin", k, first, bad);
+		r = vcache_unpin_range(o, off, len);
+		if (r)
+			record_failure(sh, "unpin", k, first, r);
+		break;
+	case 1: /* optimistic */
+		bad = gen_check(p + off, seed, off, len);
+		if (bad != SIZE_MAX)
+			record_failure(sh, "optimistic content", k, first, bad);
+		break;
+	case 2: /* explicit, caller refills: INTACT must mean intact */
+		r = vcache_pin_range(o, off, len, 0);
+		if (r < 0) {
+			record_failure(sh, "pin", k, first, r);
+			return;
+		}
+		if (r == VCACHE_PURGED)
+			gen_fill(p + off, seed, off, len);
+		bad = gen_check(p + off, seed, off, len);
+		if (bad != SIZE_MAX)
+			record_failure(sh, r == VCACHE_INTACT ? "INTACT but wrong" :
+			     "content after refill", k, first, bad);
+		r = vcache_unpin_range(o, off, len);
+		if (r)
+			record_failure(sh, "unpin", k, first, r);
+		break;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	unsigned int rng = 1234 + w->id;
+	unsigned long i;
+
+	for (i = 0; i < ITERATIONS; i++)
+		step(w->sh, w->id, &rng, i + w->id);
+	atomic_fetch_sub(&w->sh->workers_left, 1);
+	return NULL;
+}
+
+/* Reclaim everything that is volatile, again and again, until done. */
+static void *purger_main(void *arg)
+{
+	struct shared *sh = arg;
+	unsigned int k;
+
+	while (atomic_load(&sh->workers_left) > 0) {
+		for (k = 0; k < ALL_OBJECTS; k++)
+			madvise(vcache_object_data(sh->obj[k]),
+				vcache_object_size(sh->obj[k]), MADV_PAGEOUT);
+		atomic_fetch_add(&sh->purge_rounds, 1);
+		sched_yield();
+	}
+	return NULL;
+}
+
+START_TEST(test_threads_stress)
+{
+	vcache *c = tcache_new();
+	struct shared *sh = calloc(1, sizeof(*sh));
+	struct worker w[WORKERS];
+	pthread_t th[WORKERS], purger;
+	struct vcache_stats st;
+	unsigned int i;
+
+	ck_assert_ptr_nonnull(sh);
+	atomic_flag_clear(&sh->failure_reported);
+	for (i = 0; i < ALL_OBJECTS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "stress-%u", i);
+		tobj_init(&sh->tobj[i], 100 + i);
+		/* Page chunks and multi-page chunks. */
+		sh->obj[i] = tobj_create(c, name, 64 * pagesz,
+					 (i % 2 + 1) * pagesz, &sh->tobj[i]);
+	}
+	atomic_store(&sh->workers_left, WORKERS);
+	ck_assert_int_eq(pthread_create(&purger, NULL, purger_main, sh), 0);
+	for (i = 0; i < WORKERS; i++) {
+		w[i] = (struct worker){ sh, i };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, worker_main,
+						&w[i]),
+				 0);
+	}
+	for (i = 0; i < WORKERS; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(purger, NULL);
+
+	ck_assert_msg(atomic_load(&sh->failures) == 0, "%lu failures, first: %s",
+		      atomic_load(&sh->failures), sh->first_failure);
+	for (i = 0; i < ALL_OBJECTS; i++) {
+		ck_assert_uint_eq(atomic_load(&sh->tobj[i].bad_args), 0);
+		assert_content(sh->obj[i], sh->tobj[i].seed, 0, 64 * pagesz);
+	}
+	ck_assert_int_eq(vcache_stats_get(c, &st), 0);
+	ck_assert_uint_eq(st.bytes_pinned, 0);
+	printf("%s: backend %s, %lu purge rounds, purges %llu, faults %llu, "
+	       "regenerations %llu\n", __func__,
+	       vcache_backend_name(vcache_backend(c)),
+	       atomic_load(&sh->purge_rounds), (unsigned long long)st.purges,
+	       (unsigned long long)st.faults,
+	       (unsigned long long)st.regenerations);
+	/* Only then does the test show anything about concurrency. */
+	if (tcache_purges(c))
+		ck_assert_msg(st.purges > 0 && st.faults > 0,
+			      "the purger never purged anything");
+	for (i = 0; i < ALL_OBJECTS; i++)
+		vcache_object_unref(sh->obj[i]);
+	tcache_free(c);
+	free(sh);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("threads");
+	TCase *tc;
+
+	tc = ttcase("stress");
+	tcase_add_test(tc, test_threads_stress);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
