@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench-cgroup.c - cgroup v1 memory group helpers (see bench-cgroup.h).
+ * bench-cgroup.c - memory cgroup helpers (see bench-cgroup.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "bench-cgroup.h"
+
+#define V1_ROOT "/sys/fs/cgroup/memory"
+#define V2_ROOT "/sys/fs/cgroup"
 
 static int write_file(const char *dir, const char *file, const char *text)
 {
@@ -28,31 +31,87 @@ static int write_file(const char *dir, const char *file, const char *text)
 	return err;
 }
 
+/* Whether a whitespace-separated list file contains word. */
+static bool file_has_word(const char *path, const char *word)
+{
+	char w[64];
+	bool found = false;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return false;
+	while (!found && fscanf(f, "%63s", w) == 1)
+		found = strcmp(w, word) == 0;
+	fclose(f);
+	return found;
+}
+
+/* Pick the hierarchy and make sure its memory controller can be used. */
+static int pick_root(struct bench_cgroup *cg, const char **ret_root,
+		     const char **ret_reason)
+{
+	int r;
+
+	if (access(V1_ROOT "/memory.limit_in_bytes", F_OK) == 0) {
+		cg->v2 = false;
+		*ret_root = V1_ROOT;
+		return 0;
+	}
+	if (!file_has_word(V2_ROOT "/cgroup.controllers", "memory")) {
+		*ret_reason = "no cgroup v1 memory controller at " V1_ROOT
+			      " and no memory controller in cgroup v2 at "
+			      V2_ROOT;
+		return -ENOENT;
+	}
+	if (!file_has_word(V2_ROOT "/cgroup.subtree_control", "memory")) {
+		r = write_file(V2_ROOT, "cgroup.subtree_control", "+memory");
+		if (r < 0) {
+			*ret_reason = "cannot enable the cgroup v2 memory "
+				      "controller for child groups";
+			return r;
+		}
+	}
+	cg->v2 = true;
+	*ret_root = V2_ROOT;
+	return 0;
+}
+
 int bench_cgroup_create(struct bench_cgroup *cg, const char *name,
 			size_t limit, const char **ret_reason)
 {
+	const char *root;
 	char buf[32];
 	int r;
 
-	if (access(BENCH_CGROUP_ROOT "/memory.limit_in_bytes", F_OK) < 0) {
-		*ret_reason = "no cgroup v1 memory controller at "
-			      BENCH_CGROUP_ROOT;
-		return -errno;
-	}
-	snprintf(cg->path, sizeof(cg->path), "%s/%s", BENCH_CGROUP_ROOT, name);
+	r = pick_root(cg, &root, ret_reason);
+	if (r < 0)
+		return r;
+	snprintf(cg->path, sizeof(cg->path), "%s/%s", root, name);
 	if (mkdir(cg->path, 0755) < 0) {
-		*ret_reason = "cannot create a group under " BENCH_CGROUP_ROOT;
+		*ret_reason = "cannot create a memory cgroup (not root?)";
 		return -errno;
 	}
 	snprintf(buf, sizeof(buf), "%zu", limit);
-	r = write_file(cg->path, "memory.limit_in_bytes", buf);
+	r = write_file(cg->path, cg->v2 ? "memory.max" :
+			"memory.limit_in_bytes", buf);
+	/*
+	 * The comparison is against no swap: keep it so if swap is on (the
+	 * file is absent without swap accounting; nothing to do then).
+	 */
+	if (r == 0 && cg->v2)
+		(void)write_file(cg->path, "memory.swap.max", "0");
 	if (r < 0) {
-		*ret_reason = "cannot set memory.limit_in_bytes";
+		*ret_reason = "cannot set the group's memory limit";
 		rmdir(cg->path);
 		return r;
 	}
 	*ret_reason = NULL;
 	return 0;
+}
+
+const char *bench_cgroup_kind(const struct bench_cgroup *cg)
+{
+	return cg->v2 ? "cgroup v2" : "cgroup v1";
 }
 
 int bench_cgroup_enter(const struct bench_cgroup *cg, pid_t pid)
@@ -63,7 +122,7 @@ int bench_cgroup_enter(const struct bench_cgroup *cg, pid_t pid)
 	return write_file(cg->path, "cgroup.procs", buf);
 }
 
-int64_t bench_cgroup_read(const struct bench_cgroup *cg, const char *file)
+static int64_t read_number(const struct bench_cgroup *cg, const char *file)
 {
 	char path[320];
 	long long v = -1;
@@ -79,24 +138,50 @@ int64_t bench_cgroup_read(const struct bench_cgroup *cg, const char *file)
 	return v;
 }
 
-int64_t bench_cgroup_oom_kills(const struct bench_cgroup *cg)
+/* The value of "key N" in a flat keyed file, or -1. */
+static int64_t read_key(const struct bench_cgroup *cg, const char *file,
+			const char *key)
 {
-	char path[320], key[64];
+	char path[320], k[64];
 	long long v;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/memory.oom_control", cg->path);
+	snprintf(path, sizeof(path), "%s/%s", cg->path, file);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	while (fscanf(f, "%63s %lld", key, &v) == 2) {
-		if (strcmp(key, "oom_kill") == 0) {
+	while (fscanf(f, "%63s %lld", k, &v) == 2) {
+		if (strcmp(k, key) == 0) {
 			fclose(f);
 			return v;
 		}
 	}
 	fclose(f);
 	return -1;
+}
+
+int64_t bench_cgroup_usage(const struct bench_cgroup *cg)
+{
+	return read_number(cg, cg->v2 ? "memory.current" :
+			   "memory.usage_in_bytes");
+}
+
+int64_t bench_cgroup_peak(const struct bench_cgroup *cg)
+{
+	return read_number(cg, cg->v2 ? "memory.peak" :
+			   "memory.max_usage_in_bytes");
+}
+
+int64_t bench_cgroup_limit_hits(const struct bench_cgroup *cg)
+{
+	return cg->v2 ? read_key(cg, "memory.events", "max") :
+			read_number(cg, "memory.failcnt");
+}
+
+int64_t bench_cgroup_oom_kills(const struct bench_cgroup *cg)
+{
+	return cg->v2 ? read_key(cg, "memory.events", "oom_kill") :
+			read_key(cg, "memory.oom_control", "oom_kill");
 }
 
 int bench_cgroup_remove(const struct bench_cgroup *cg)

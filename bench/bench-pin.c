@@ -39,6 +39,7 @@ struct ctx {
 	unsigned long purged; /* pins that reported a purge */
 	unsigned long bad;    /* pages whose content was wrong */
 	int error;            /* first negative errno seen */
+	bool parked;          /* held pinned between its samples */
 };
 
 typedef void (*cycle_fn)(struct ctx *c);
@@ -78,43 +79,87 @@ static void cycle_read(struct ctx *c)
 	c->bad += bench_check_pages(c->data, 0, c->size, c->seed);
 }
 
-struct result {
-	struct bench_summary ns; /* per cycle */
-	double syscalls;         /* per cycle; < 0: not counted */
+/*
+ * A slot is one (configuration, workload) pair. All slots of an object
+ * size are sampled interleaved, one sample each per round, so that load
+ * from elsewhere on the machine falls on all of them alike.
+ */
+struct slot {
+	struct ctx *c;
+	cycle_fn fn;
+	uint64_t iters;           /* cycles per sample */
+	double ns[MAX_SAMPLES];   /* per cycle */
+	uint64_t sc, sc_cycles;   /* syscalls counted, over cycles */
+	bool sc_ok;
 };
 
+static void park(struct ctx *c, bool on);
+
 /*
- * Time fn: a few warm-up cycles, then calibrate so that one sample lasts
- * about target_ns, then reps samples of per-cycle time.
+ * Warm up, then size a sample to last about target_ns: double the cycle
+ * count until a run takes a tenth of that. One timed cycle is not enough,
+ * the clock may tick in jiffies (a guest without TSC reads 4 ms steps).
  */
-static struct result measure(cycle_fn fn, struct ctx *c)
+static void calibrate(struct slot *s)
 {
-	double samples[MAX_SAMPLES];
-	uint64_t t0, t1, iters, sc0, sc1;
-	struct result res;
+	uint64_t n = 1, t0, t1;
 
+	park(s->c, false);
 	for (int i = 0; i < 3; i++)
-		fn(c);
-	t0 = bench_now_ns();
-	fn(c);
-	t1 = bench_now_ns();
-	iters = (uint64_t)(target_ns / (double)(t1 - t0 + 1));
-	iters = iters < 1 ? 1 : iters > 2000000 ? 2000000 : iters;
-
-	sc0 = bench_syscalls_read(sc_fd);
-	for (unsigned int r = 0; r < reps; r++) {
+		s->fn(s->c);
+	for (;;) {
 		t0 = bench_now_ns();
-		for (uint64_t i = 0; i < iters; i++)
-			fn(c);
+		for (uint64_t i = 0; i < n; i++)
+			s->fn(s->c);
 		t1 = bench_now_ns();
-		samples[r] = (double)(t1 - t0) / (double)iters;
+		if ((double)(t1 - t0) >= target_ns / 10 || n >= 1000000)
+			break;
+		n *= 2;
 	}
+	s->iters = (uint64_t)((double)n * target_ns / (double)(t1 - t0 + 1));
+	s->iters = s->iters < 1 ? 1 : s->iters > 2000000 ? 2000000 : s->iters;
+	s->sc_ok = sc_fd >= 0;
+	park(s->c, true);
+}
+
+/*
+ * Between its samples an object is left pinned ("parked"): no deadline is
+ * pending, so its idle thread stays asleep and neither its CPU time nor
+ * its system calls land in another configuration's sample.
+ */
+static void park(struct ctx *c, bool on)
+{
+	if (!c->obj || c->parked == on)
+		return;
+	if (on)
+		pin(c);
+	else
+		unpin(c);
+	c->parked = on;
+}
+
+static void sample(struct slot *s, unsigned int r)
+{
+	uint64_t t0, t1, sc0, sc1;
+
+	park(s->c, false);
+	/* One untimed cycle first: the steady state is what we time. */
+	s->fn(s->c);
+	sc0 = bench_syscalls_read(sc_fd);
+	t0 = bench_now_ns();
+	for (uint64_t i = 0; i < s->iters; i++)
+		s->fn(s->c);
+	t1 = bench_now_ns();
 	sc1 = bench_syscalls_read(sc_fd);
-	res.ns = bench_summarize(samples, reps);
-	/* -1: the read(2) of the counter itself is counted once. */
-	res.syscalls = sc0 == UINT64_MAX || sc1 == UINT64_MAX ? -1 :
-		       (double)(sc1 - sc0 - 1) / (double)(iters * reps);
-	return res;
+	park(s->c, true);
+	s->ns[r] = (double)(t1 - t0) / (double)s->iters;
+	if (sc0 == UINT64_MAX || sc1 == UINT64_MAX) {
+		s->sc_ok = false;
+	} else {
+		/* -1: the read(2) of the counter counts itself once. */
+		s->sc += sc1 - sc0 - 1;
+		s->sc_cycles += s->iters;
+	}
 }
 
 /*
@@ -143,124 +188,164 @@ static void count_split(struct ctx *c, unsigned int n, double *ret_pin,
 	*ret_unpin = (double)u / n;
 }
 
-static void print_cell(const struct result *r)
+static double print_cell(struct slot *s)
 {
+	struct bench_summary sm = bench_summarize(s->ns, reps);
 	char a[32], b[32], m[32];
 
-	printf(" %10s [%s..%s]", bench_fmt_ns(m, sizeof(m), r->ns.median),
-	       bench_fmt_ns(a, sizeof(a), r->ns.min),
-	       bench_fmt_ns(b, sizeof(b), r->ns.max));
-	if (r->syscalls >= 0)
-		printf(" %7.2f sc", r->syscalls);
+	printf(" %10s [%s..%s]", bench_fmt_ns(m, sizeof(m), sm.median),
+	       bench_fmt_ns(a, sizeof(a), sm.min),
+	       bench_fmt_ns(b, sizeof(b), sm.max));
+	if (s->sc_ok && s->sc_cycles)
+		printf(" %7.2f sc", (double)s->sc / (double)s->sc_cycles);
 	else
 		printf("    n/a sc");
+	return sm.median;
 }
 
-static int run_backend(enum vcache_backend be, unsigned int delay,
-		       size_t size, double plain_read_ns,
-		       struct result *ret_bare)
+/* One backend at one idle delay: a cache with one object. */
+struct config {
+	enum vcache_backend be;
+	unsigned int delay;
+	vcache *cache;
+	struct ctx c;
+	struct slot bare, used;
+};
+
+static int config_setup(struct config *k, size_t size)
 {
-	vcache *cache = NULL;
 	vcache_object *obj = NULL;
-	uint64_t seed = size ^ delay;
-	struct result bare, used;
-	struct ctx c = { 0 };
-	char label[32];
 	int r;
 
-	r = bench_cache_new(be, delay, &cache);
+	k->c.seed = size ^ k->delay ^ ((uint64_t)k->be << 32);
+	r = bench_cache_new(k->be, k->delay, &k->cache);
+	if (r == 0)
+		r = vcache_object_create(k->cache, "bench", size, chunk_size,
+					 bench_regen, &k->c.seed, 0, &obj);
 	if (r < 0) {
-		printf("  %s: vcache_new: %s\n", vcache_backend_name(be),
-		       strerror(-r));
+		printf("  %s, delay %u ms: setup failed: %s\n",
+		       vcache_backend_name(k->be), k->delay, strerror(-r));
+		vcache_free(k->cache);
+		k->cache = NULL;
 		return r;
 	}
-	r = vcache_object_create(cache, "bench", size, chunk_size, bench_regen,
-				 &seed, 0, &obj);
-	if (r < 0) {
-		printf("  %s: vcache_object_create: %s\n",
-		       vcache_backend_name(be), strerror(-r));
-		vcache_free(cache);
-		return r;
-	}
-	c.obj = obj;
-	c.data = vcache_object_data(obj);
-	c.size = size;
-	c.seed = seed;
-	bare = measure(cycle_pin_unpin, &c);
-	used = measure(cycle_pin_read_unpin, &c);
-
-	snprintf(label, sizeof(label), "%s, delay %u ms",
-		 vcache_backend_name(be), delay);
-	printf("  %-22s", label);
-	print_cell(&bare);
-	print_cell(&used);
-	printf("  x%.2f\n", used.ns.median / plain_read_ns);
-	if (sc_fd >= 0) {
-		double sp, su;
-
-		count_split(&c, 1000, &sp, &su);
-		printf("  %-22s   syscalls per pin %.2f, per unpin %.2f "
-		       "(1000 cycles)\n", "", sp, su);
-	}
-	if (c.error || c.purged || c.bad)
-		printf("  %-22s   !! errors: first %s, purged pins %lu, "
-		       "bad pages %lu\n", "", c.error ? strerror(-c.error) :
-		       "none", c.purged, c.bad);
-	*ret_bare = bare;
-
-	vcache_object_remove(obj);
-	vcache_object_unref(obj);
-	vcache_free(cache);
+	k->c.obj = obj;
+	k->c.data = vcache_object_data(obj);
+	k->c.size = size;
+	k->bare = (struct slot){ .c = &k->c, .fn = cycle_pin_unpin };
+	k->used = (struct slot){ .c = &k->c, .fn = cycle_pin_read_unpin };
 	return 0;
 }
+
+static void config_teardown(struct config *k)
+{
+	park(&k->c, false);
+	vcache_object_remove(k->c.obj);
+	vcache_object_unref(k->c.obj);
+	vcache_free(k->cache);
+}
+
+#define MAX_CONFIGS 6
 
 static void run_size(size_t size, const enum vcache_backend *bes, size_t nbe,
 		     const unsigned int *delays, size_t ndelays)
 {
-	struct ctx c = { .size = size, .seed = size };
-	struct result plain, bare[2];
-	char *mem;
+	struct ctx pc = { .size = size, .seed = size };
+	struct slot plain = { .c = &pc, .fn = cycle_read };
+	struct slot *slots[1 + 2 * MAX_CONFIGS];
+	struct config ks[MAX_CONFIGS];
+	size_t nk = 0, ns = 0, cs;
+	double plain_ns;
 
+	cs = chunk_size ? chunk_size : bench_page_size();
 	printf("\n## object %zu KiB (%zu pages, %zu chunks)\n",
 	       size / BENCH_KIB, size / bench_page_size(),
-	       (size + (chunk_size ? chunk_size : bench_page_size()) - 1) /
-		       (chunk_size ? chunk_size : bench_page_size()));
-	printf("  %-22s %-34s %-34s %s\n", "configuration",
-	       "pin+unpin: median [min..max] sc/cycle",
-	       "pin+read+unpin: median [min..max]", "vs plain read");
-
-	mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED) {
-		perror("mmap");
-		return;
-	}
-	bench_fill(mem, 0, size, c.seed);
-	c.data = mem;
-	plain = measure(cycle_read, &c);
-	printf("  %-22s %34s", "plain memory", "(nothing to do)      ");
-	print_cell(&plain);
-	printf("  x1.00\n");
-	munmap(mem, size);
-
+	       (size + cs - 1) / cs);
 	for (size_t b = 0; b < nbe; b++) {
 		const char *reason;
-		bool have[2] = { false, false };
 
 		if (bench_backend_usable(bes[b], &reason) < 0) {
 			printf("  %-22s skipped: %s\n",
 			       vcache_backend_name(bes[b]), reason);
 			continue;
 		}
-		for (size_t d = 0; d < ndelays && d < 2; d++)
-			have[d] = run_backend(bes[b], delays[d], size,
-					      plain.ns.median, &bare[d]) == 0;
-		if (have[0] && have[1])
-			printf("  %-22s pin+unpin delay %u / delay %u = x%.1f\n",
-			       vcache_backend_name(bes[b]), delays[0],
-			       delays[1],
-			       bare[0].ns.median / bare[1].ns.median);
+		for (size_t d = 0; d < ndelays && nk < MAX_CONFIGS; d++) {
+			memset(&ks[nk], 0, sizeof(ks[nk]));
+			ks[nk].be = bes[b];
+			ks[nk].delay = delays[d];
+			if (config_setup(&ks[nk], size) == 0)
+				nk++;
+		}
 	}
+	pc.data = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pc.data == MAP_FAILED) {
+		perror("mmap");
+		for (size_t k = 0; k < nk; k++)
+			config_teardown(&ks[k]);
+		return;
+	}
+	bench_fill(pc.data, 0, size, pc.seed);
+
+	slots[ns++] = &plain;
+	for (size_t k = 0; k < nk; k++) {
+		slots[ns++] = &ks[k].bare;
+		slots[ns++] = &ks[k].used;
+	}
+	for (size_t i = 0; i < ns; i++)
+		calibrate(slots[i]);
+	for (unsigned int r = 0; r < reps; r++)
+		for (size_t i = 0; i < ns; i++)
+			sample(slots[i], r);
+
+	printf("  %-22s %-34s %-34s %s\n", "configuration",
+	       "pin+unpin: median [min..max] sc/cycle",
+	       "pin+read+unpin: median [min..max]", "vs plain read");
+	printf("  %-22s %34s", "plain memory", "(nothing to do)      ");
+	plain_ns = print_cell(&plain);
+	printf("  x1.00\n");
+	munmap(pc.data, size);
+	if (pc.bad)
+		printf("  !! plain memory: %lu bad pages\n", pc.bad);
+
+	for (size_t k = 0; k < nk; k++) {
+		struct config *kk = &ks[k];
+		char label[32];
+		double used;
+
+		snprintf(label, sizeof(label), "%s, delay %u ms",
+			 vcache_backend_name(kk->be), kk->delay);
+		printf("  %-22s", label);
+		print_cell(&kk->bare);
+		used = print_cell(&kk->used);
+		printf("  x%.2f\n", used / plain_ns);
+		if (sc_fd >= 0) {
+			/* As many cycles as one sample, 20..1000. */
+			uint64_t n = kk->bare.iters;
+			double sp, su;
+
+			n = n < 20 ? 20 : n > 1000 ? 1000 : n;
+			park(&kk->c, false);
+			count_split(&kk->c, (unsigned int)n, &sp, &su);
+			park(&kk->c, true);
+			printf("  %-22s   syscalls per pin %.2f, per unpin %.2f "
+			       "(%u cycles)\n", "", sp, su, (unsigned int)n);
+		}
+		if (kk->c.error || kk->c.purged || kk->c.bad)
+			printf("  %-22s   !! errors: first %s, purged pins %lu, "
+			       "bad pages %lu\n", "", kk->c.error ?
+			       strerror(-kk->c.error) : "none", kk->c.purged,
+			       kk->c.bad);
+		/* Ratio of the bare cycle's medians at the two delays. */
+		if (k > 0 && kk[-1].be == kk->be)
+			printf("  %-22s pin+unpin delay %u / delay %u = x%.1f\n",
+			       vcache_backend_name(kk->be), kk[-1].delay,
+			       kk->delay,
+			       bench_summarize(kk[-1].bare.ns, reps).median /
+			       bench_summarize(kk->bare.ns, reps).median);
+	}
+	for (size_t k = 0; k < nk; k++)
+		config_teardown(&ks[k]);
 }
 
 static void usage(const char *argv0)

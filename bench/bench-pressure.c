@@ -5,8 +5,9 @@
  * N objects (default 48 x 4 MiB = 192 MiB) are created and then visited
  * for a few rounds, each object once per round in shuffled order, or with
  * --skewed 80% of the visits going to a hot 20% (a visit reads and checks
- * one word of every page) inside a cgroup v1 memory group limited to less than that
- * (default 64 MiB). There is no swap. Every mode runs in its own child
+ * one word of every page), inside a memory cgroup (v1, or v2 where v1 is
+ * not mounted) limited to less than that (default 64 MiB). There is no
+ * swap (on v2 the group's swap is set to 0 where swap exists). Every mode runs in its own child
  * process, in its own fresh group, side by side in one run:
  *  vcache-pin   objects in a vcache (uffd by default), pinned with
  *               VCACHE_PIN_REGENERATE around each visit;
@@ -159,7 +160,7 @@ static void fill_msg(struct msg *m, enum mode mode)
 		m->purges = st.purges;
 		m->faults = st.faults;
 	}
-	m->cg_usage = bench_cgroup_read(&group, "memory.usage_in_bytes");
+	m->cg_usage = bench_cgroup_usage(&group);
 	m->rss_kib = vm_rss_kib();
 }
 
@@ -316,9 +317,10 @@ static int run_mode(enum mode mode, struct result *res)
 		 mode_names[mode]);
 	r = bench_cgroup_create(&group, name, cfg.limit, &reason);
 	if (r < 0) {
-		printf("skipped: %s: %s\n", reason, strerror(-r));
+		printf("  skipped: %s: %s\n", reason, strerror(-r));
 		return r;
 	}
+	printf("  in %s group %s\n", bench_cgroup_kind(&group), group.path);
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		r = -errno;
 		bench_cgroup_remove(&group);
@@ -345,8 +347,8 @@ static int run_mode(enum mode mode, struct result *res)
 	close(fds[0]);
 	if (pid > 0)
 		waitpid(pid, &res->status, 0);
-	res->max_usage = bench_cgroup_read(&group, "memory.max_usage_in_bytes");
-	res->failcnt = bench_cgroup_read(&group, "memory.failcnt");
+	res->max_usage = bench_cgroup_peak(&group);
+	res->failcnt = bench_cgroup_limit_hits(&group);
 	res->oom_kills = bench_cgroup_oom_kills(&group);
 	r = bench_cgroup_remove(&group);
 	if (r < 0)
@@ -371,7 +373,7 @@ static void print_result(enum mode mode, struct result *res)
 	else if (WIFSIGNALED(res->status))
 		printf("killed by signal %d (%s)", WTERMSIG(res->status),
 		       strsignal(WTERMSIG(res->status)));
-	printf("; group OOM kills %lld, limit hits (failcnt) %lld, "
+	printf("; group OOM kills %lld, limit hits %lld, "
 	       "peak usage %.1f MiB\n", (long long)res->oom_kills,
 	       (long long)res->failcnt, mib((double)res->max_usage));
 	if (res->have_error)
@@ -490,7 +492,7 @@ int main(int argc, char **argv)
 
 	bench_print_context("bench-pressure: a cache larger than its memory "
 			    "limit", argc, argv);
-	printf("# %u objects x %zu MiB = %zu MiB, chunk %zu KiB, cgroup v1 "
+	printf("# %u objects x %zu MiB = %zu MiB, chunk %zu KiB, memory cgroup "
 	       "limit %zu MiB, plain-lru budget %zu MiB, %u rounds\n",
 	       cfg.objects, cfg.obj_size / BENCH_MIB,
 	       cfg.objects * cfg.obj_size / BENCH_MIB, cfg.chunk / BENCH_KIB,

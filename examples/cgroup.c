@@ -81,7 +81,7 @@ static int read_text(const char *path, char *buf, size_t size)
 int cgroup_self(char *dir, size_t size, int *ret_version)
 {
 	char line[4096], v1[PATH_MAX] = "", v2[PATH_MAX] = "";
-	char mnt[PATH_MAX], ctl[PATH_MAX + 32], buf[512];
+	char mnt[PATH_MAX];
 	FILE *f = fopen("/proc/self/cgroup", "re");
 	int version = 0;
 
@@ -93,7 +93,7 @@ int cgroup_self(char *dir, size_t size, int *ret_version)
 
 		if (!c2)
 			continue;
-		*c2 = '\0';
+		*c1 = *c2 = '\0';
 		c2[strcspn(c2 + 1, "\n") + 1] = '\0';
 		if (list_has(c1 + 1, "memory"))
 			snprintf(v1, sizeof(v1), "%s", c2 + 1);
@@ -106,17 +106,16 @@ int cgroup_self(char *dir, size_t size, int *ret_version)
 		version = 1;
 	} else if (v2[0] && find_mount(2, mnt, sizeof(mnt)) == 0) {
 		/* The v2 tree counts only if it has the memory controller. */
-		snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", mnt);
-		if (read_text(ctl, buf, sizeof(buf)) == 0 &&
-		    strstr(buf, "memory"))
+		if (cgroup_has(mnt, "cgroup.controllers", "memory"))
 			version = 2;
 	}
 	if (!version)
 		return -ENOENT;
+	/* The root group is the mount point itself: no trailing "/". */
 	if ((size_t)snprintf(dir, size, "%s%s", mnt,
+			     strcmp(version == 1 ? v1 : v2, "/") == 0 ? "" :
 			     version == 1 ? v1 : v2) >= size)
 		return -ENAMETOOLONG;
-	/* "/" as the cgroup path would leave a trailing slash: harmless. */
 	*ret_version = version;
 	return 0;
 }
@@ -186,6 +185,21 @@ int cgroup_headroom(const char *dir, int version, uint64_t *ret_bytes)
 	reclaimable = stat_sum(dir, version == 1 ? v1_file : v2_file);
 	usage = reclaimable < usage ? usage - reclaimable : 0;
 	*ret_bytes = usage < limit ? limit - usage : 0;
+	return 0;
+}
+
+int cgroup_has(const char *dir, const char *file, const char *word)
+{
+	char path[PATH_MAX], buf[1024];
+	size_t n = strlen(word);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (read_text(path, buf, sizeof(buf)) < 0)
+		return 0;
+	for (char *p = buf; (p = strstr(p, word)); p += n)
+		if ((p == buf || p[-1] == ' ') &&
+		    (p[n] == ' ' || p[n] == '\n' || p[n] == '\0'))
+			return 1;
 	return 0;
 }
 

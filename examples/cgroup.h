@@ -28,6 +28,9 @@ int cgroup_self(char *dir, size_t size, int *ret_version);
  */
 int cgroup_headroom(const char *dir, int version, uint64_t *ret_bytes);
 
+/* Does the space-separated list in dir/file contain word? */
+int cgroup_has(const char *dir, const char *file, const char *word);
+
 /* Write a string to dir/file. */
 int cgroup_write(const char *dir, const char *file, const char *value);
 

@@ -8,15 +8,18 @@
  * program would decode a PNG or JPEG tile instead.
  *
  * The walk-through:
- *  1. get "plasma-512" (decoded), get it again (found by name);
- *  2. read it pinned;
- *  3. have the kernel reclaim its pages (MADV_PAGEOUT: real reclaim of one
+ *  1. get three images (each decoded), get "plasma-512" again (found by
+ *     name, not decoded);
+ *  2. read them pinned;
+ *  3. have the kernel reclaim plasma-512 (MADV_PAGEOUT: real reclaim of one
  *     range, standing in for memory pressure), then write it to a file:
  *     plain write(2) on purged memory fails with EFAULT (the kernel does
- *     not regenerate), vcache_write() pins and regenerates around it;
+ *     not regenerate); pinning around write(2) works, and so does
+ *     vcache_write(), which does just that;
  *  4. reclaim again and read without a pin: the library's SIGBUS handler
  *     decodes the touched chunks in place.
- * Exit status 1 if any pixel is wrong, anywhere.
+ * Exit status 1 if any pixel is wrong, anywhere, or a volatile image
+ * could not be reclaimed. The cache frees the images left in it.
  */
 #define _GNU_SOURCE /* MADV_PAGEOUT */
 #include <errno.h>
@@ -84,29 +87,67 @@ static size_t check(const uint32_t *data, size_t bytes, void *userdata)
 	return bad;
 }
 
-/* Look an image up by name; decode it into a new object if absent. */
-static int get_image(vcache *cache, const char *name, vcache_object **ret)
+/* What a name like "rings-300" means, packed as the callback's userdata. */
+static int parse_name(const char *name, void **ret_userdata)
 {
 	char kind_name[16];
 	unsigned int side;
-	int r;
 
-	r = vcache_object_lookup(cache, name, ret);
-	if (r != -ENOENT)
-		return r;
 	if (sscanf(name, "%15[a-z]-%u", kind_name, &side) != 2 ||
 	    side == 0 || side > 8192)
 		return -EINVAL;
 	for (enum kind k = PLASMA; k <= RINGS; k++) {
 		if (strcmp(kind_name, kind_names[k]) == 0) {
-			printf("  decoding %s\n", name);
-			return vcache_object_create(cache, name,
-						    (size_t)side * side * 4,
-						    CHUNK_SIZE, decode,
-						    PACK(k, side), 0, ret);
+			*ret_userdata = PACK(k, side);
+			return 0;
 		}
 	}
 	return -EINVAL;
+}
+
+/* Look an image up by name; decode it into a new object if absent. */
+static int get_image(vcache *cache, const char *name, vcache_object **ret)
+{
+	void *userdata;
+	int r;
+
+	r = vcache_object_lookup(cache, name, ret);
+	if (r != -ENOENT)
+		return r;
+	r = parse_name(name, &userdata);
+	if (r < 0)
+		return r;
+	printf("  decoding %s\n", name);
+	return vcache_object_create(cache, name,
+				    (size_t)SIDE(userdata) * SIDE(userdata) * 4,
+				    CHUNK_SIZE, decode, userdata, 0, ret);
+}
+
+/* Read an image pinned and check it; returns the wrong pixels. */
+static size_t read_pinned(vcache *cache, const char *name)
+{
+	vcache_object *img = NULL;
+	void *userdata;
+	size_t wrong;
+	int r;
+
+	r = get_image(cache, name, &img);
+	if (r == 0)
+		r = parse_name(name, &userdata);
+	if (r == 0)
+		r = vcache_pin(img, VCACHE_PIN_REGENERATE);
+	if (r < 0) {
+		printf("  FAIL: %s: %s\n", name, strerror(-r));
+		vcache_object_unref(img);
+		return 1;
+	}
+	wrong = check(vcache_object_data(img), vcache_object_size(img),
+		      userdata);
+	vcache_unpin(img);
+	vcache_object_unref(img);
+	printf("  %-12s %s, %zu wrong pixels\n", name, r == VCACHE_PURGED ?
+	       "had been purged, decoded again" : "intact", wrong);
+	return wrong;
 }
 
 /*
@@ -137,63 +178,87 @@ static int reclaim(vcache_object *img, int purgeable)
 	return 0;
 }
 
-/* Write the image to a file, plainly and pinned; check what landed. */
-static int write_to_file(vcache_object *img, void *userdata)
+/* Check that the file holds the first n bytes of the image. */
+static int file_ok(int fd, ssize_t n, void *userdata)
 {
+	uint32_t *back = malloc(n > 0 ? (size_t)n : 1);
+	int ok = back && pread(fd, back, (size_t)n, 0) == n &&
+		 check(back, (size_t)n, userdata) == 0;
+
+	free(back);
+	return ok;
+}
+
+enum save_how { PLAIN, PINNED_BY_HAND, VCACHE_WRITE };
+
+/* Save the image into a fresh temporary file; 1 if that went wrong. */
+static int save(vcache_object *img, enum save_how how, void *userdata)
+{
+	static const char *const what[] = { "plain write(2)",
+					    "pin, write(2), unpin",
+					    "vcache_write()" };
 	char path[] = "/tmp/imgcache.XXXXXX";
 	size_t size = vcache_object_size(img);
-	uint32_t *back = malloc(size);
-	int fd = mkstemp(path), bad = 0;
-	ssize_t n;
+	int fd = mkstemp(path), bad = 0, r = 0;
+	ssize_t n = -1;
 
-	if (fd < 0 || !back) {
-		perror("  temporary file");
-		free(back);
+	if (fd < 0) {
+		perror("  mkstemp");
 		return 1;
 	}
 	unlink(path);
-
-	/* Wrong: the kernel copies from purged pages and cannot decode. */
-	n = write(fd, vcache_object_data(img), size);
-	if (n < 0)
-		printf("  write(2) of the purged image: %s (expected: "
-		       "the kernel does not regenerate)\n", strerror(errno));
+	switch (how) {
+	case PLAIN:
+		/* Wrong: the kernel copies from purged pages and cannot
+		 * decode them; it fails with EFAULT instead. */
+		n = write(fd, vcache_object_data(img), size);
+		n = n < 0 ? -errno : n;
+		break;
+	case PINNED_BY_HAND:
+		/* Right: a pin makes the range present and non-volatile for
+		 * the duration of the system call. */
+		r = vcache_pin(img, VCACHE_PIN_REGENERATE);
+		if (r >= 0) {
+			n = write(fd, vcache_object_data(img), size);
+			n = n < 0 ? -errno : n;
+			vcache_unpin(img);
+		}
+		break;
+	case VCACHE_WRITE:
+		/* Right, and shorter: the library's helper does the same. */
+		n = vcache_write(fd, img, 0, size);
+		break;
+	}
+	if (r < 0)
+		n = r;
+	if (n == -EFAULT)
+		printf("  %-22s EFAULT: the kernel does not regenerate\n",
+		       what[how]);
+	else if (n < 0)
+		printf("  %-22s %s\n", what[how], strerror((int)-n));
 	else
-		printf("  write(2) of the image: %zd of %zu bytes\n", n, size);
-	/* Whatever it did write must be real pixels, never zeros. */
-	if (n > 0 && (pread(fd, back, (size_t)n, 0) != n ||
-		      check(back, (size_t)n, userdata))) {
-		printf("  FAIL: write(2) stored wrong pixels\n");
+		printf("  %-22s %zd of %zu bytes\n", what[how], n, size);
+	/* Whatever was written must be real pixels, never zeros. */
+	if (n > 0 && !file_ok(fd, n, userdata)) {
+		printf("  FAIL: the file holds wrong pixels\n");
 		bad = 1;
 	}
-
-	/* Right: vcache_write() pins (regenerating) around write(2). */
-	if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-		perror("  truncate");
+	if (how != PLAIN && n != (ssize_t)size) {
+		printf("  FAIL: the pinned write must write everything\n");
 		bad = 1;
 	}
-	n = vcache_write(fd, img, 0, size);
-	if (n < 0) {
-		printf("  FAIL: vcache_write: %s\n", strerror((int)-n));
-		bad = 1;
-	} else if ((size_t)n != size || pread(fd, back, size, 0) != n ||
-		   check(back, size, userdata)) {
-		printf("  FAIL: vcache_write: %zd bytes, wrong file\n", n);
-		bad = 1;
-	} else {
-		printf("  vcache_write(): %zd bytes, every pixel correct\n", n);
-	}
-	free(back);
 	close(fd);
 	return bad;
 }
 
 int main(void)
 {
+	static const char *const names[] = { "plasma-512", "checker-256",
+					     "rings-300" };
 	vcache_object *img = NULL, *again = NULL;
 	struct vcache_stats st;
 	vcache *cache;
-	size_t bad = 0;
+	size_t bad = 0, wrong;
 	void *ud = PACK(PLASMA, 512);
 	int purgeable, r;
 
@@ -210,36 +275,44 @@ int main(void)
 	/* The "none" backend never lets the kernel purge anything. */
 	purgeable = vcache_backend(cache) != VCACHE_BACKEND_NONE;
 
-	printf("1. get an image twice\n");
-	r = get_image(cache, "plasma-512", &img);
-	if (r == 0)
-		r = get_image(cache, "plasma-512", &again);
+	printf("1. get images by name: decoded once, then found\n");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		r = get_image(cache, names[i], &again);
+		if (r < 0) {
+			fprintf(stderr, "imgcache: %s: %s\n", names[i],
+				strerror(-r));
+			return 2;
+		}
+		if (!img)
+			img = vcache_object_ref(again); /* the first, plasma */
+		vcache_object_unref(again);
+	}
+	r = get_image(cache, "plasma-512", &again);
 	if (r < 0) {
-		fprintf(stderr, "imgcache: get_image: %s\n", strerror(-r));
+		fprintf(stderr, "imgcache: plasma-512: %s\n", strerror(-r));
 		return 2;
 	}
-	printf("  same object both times: %s\n", img == again ? "yes" : "NO");
+	printf("  plasma-512 again: %s\n", img == again ?
+	       "the same object, not decoded again" : "FAIL: another object");
 	bad += img != again;
 	vcache_object_unref(again);
 
-	printf("2. read it pinned\n");
-	r = vcache_pin(img, VCACHE_PIN_REGENERATE);
-	if (r < 0) {
-		fprintf(stderr, "imgcache: vcache_pin: %s\n", strerror(-r));
-		return 2;
-	}
-	bad += check(vcache_object_data(img), vcache_object_size(img), ud);
-	vcache_unpin(img);
-	printf("  %s, wrong pixels so far: %zu\n",
-	       r == VCACHE_PURGED ? "was purged, re-decoded" : "intact", bad);
+	printf("2. read them pinned\n");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		bad += read_pinned(cache, names[i]);
 
-	printf("3. reclaim it, then save it to a file\n");
+	printf("3. reclaim plasma-512, then save it to a file, three ways\n");
 	bad += reclaim(img, purgeable);
-	bad += write_to_file(img, ud);
+	bad += save(img, PLAIN, ud);
+	bad += save(img, PINNED_BY_HAND, ud);
+	bad += reclaim(img, purgeable);
+	bad += save(img, VCACHE_WRITE, ud);
 
 	printf("4. reclaim it, then read it without a pin\n");
 	bad += reclaim(img, purgeable);
-	bad += check(vcache_object_data(img), vcache_object_size(img), ud);
+	wrong = check(vcache_object_data(img), vcache_object_size(img), ud);
+	printf("  %zu wrong pixels\n", wrong);
+	bad += wrong;
 	if (vcache_stats_get(cache, &st) == 0)
 		printf("  chunks purged %llu, re-decoded %llu (%llu on "
 		       "SIGBUS) in %.2f ms\n", (unsigned long long)st.purges,
@@ -249,6 +322,10 @@ int main(void)
 	vcache_object_remove(img);
 	vcache_object_unref(img);
 	r = vcache_free(cache);
-	printf("%s: %zu wrong pixels\n", bad ? "FAIL" : "OK", bad);
+	if (bad)
+		printf("FAIL: %zu problems (wrong pixels, failed checks)\n",
+		       bad);
+	else
+		printf("OK\n");
 	return bad || r < 0 ? 1 : 0;
 }

@@ -10,7 +10,9 @@
 #include "cgroup.h"
 #include "hog.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +41,30 @@ static void explain_small(struct pressure *p, size_t total)
 			"more tabs)");
 }
 
+/*
+ * Remove groups left by earlier runs that died without cleaning up (a
+ * crash, SIGKILL): a group whose process is gone is empty, so rmdir works.
+ */
+static void sweep_stale_groups(const char *parent)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir = opendir(parent);
+	int pid;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		if (sscanf(de->d_name, "vcache-tabcache.%d", &pid) != 1 ||
+		    pid == (int)getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent,
+				     de->d_name) < sizeof(path))
+			rmdir(path);
+	}
+	closedir(dir);
+}
+
 static int cgroup_enter(struct pressure *p)
 {
 	char parent[PATH_MAX], value[32];
@@ -54,14 +80,28 @@ static int cgroup_enter(struct pressure *p)
 	    sizeof(p->group))
 		return -ENAMETOOLONG;
 	snprintf(p->home, sizeof(p->home), "%s", parent);
+	sweep_stale_groups(parent);
+	/* In v2 a group only gets memory.max if its parent enables the
+	 * memory controller for children. That is allowed only where the
+	 * parent has no processes of its own or is the root (as in a test
+	 * VM); elsewhere it fails and we say so. */
+	if (version == 2 && !cgroup_has(parent, "cgroup.subtree_control",
+					"memory")) {
+		r = cgroup_write(parent, "cgroup.subtree_control", "+memory");
+		if (r < 0) {
+			explain(p, "cgroup v2: %s does not enable the memory "
+				"controller for children and cannot: %s; ",
+				parent, strerror(-r));
+			return r;
+		}
+		p->enabled_memory = 1;
+	}
 	if (mkdir(p->group, 0755) < 0) {
 		r = -errno;
 		explain(p, "cgroup v%d: cannot create %s: %s; ", version,
 			p->group, strerror(-r));
-		return r;
+		goto disable_memory;
 	}
-	/* In v2 the group only has memory.max if the parent enables the
-	 * memory controller for its children (cgroup.subtree_control). */
 	snprintf(value, sizeof(value), "%zu", p->limit);
 	r = cgroup_write(p->group, version == 1 ? "memory.limit_in_bytes" :
 			 "memory.max", value);
@@ -85,6 +125,10 @@ static int cgroup_enter(struct pressure *p)
 
 remove_group:
 	rmdir(p->group);
+disable_memory:
+	if (p->enabled_memory)
+		cgroup_write(p->home, "cgroup.subtree_control", "-memory");
+	p->enabled_memory = 0;
 	return r;
 }
 
@@ -98,6 +142,8 @@ static void cgroup_leave(struct pressure *p)
 	/* The kernel may take a moment to notice the group is empty. */
 	for (int i = 0; i < 50 && rmdir(p->group) < 0 && errno == EBUSY; i++)
 		nanosleep(&ts, NULL);
+	if (p->enabled_memory)
+		cgroup_write(p->home, "cgroup.subtree_control", "-memory");
 }
 
 void pressure_start(struct pressure *p, enum pressure_mode want,

@@ -33,7 +33,9 @@ struct pressure {
 	enum pressure_mode mode;    /* what is in effect */
 	int cgroup_version;         /* 1 or 2 in PRESSURE_CGROUP mode */
 	char group[PATH_MAX];       /* the cgroup directory we created */
-	char home[PATH_MAX];        /* cgroup.procs of the group we left */
+	char home[PATH_MAX];        /* the group we left */
+	int enabled_memory;         /* we enabled v2 memory in home's
+				     * cgroup.subtree_control */
 	size_t limit;               /* the cgroup limit, or what the hog
 				     * leaves free */
 	pid_t hog;                  /* the hog child, or 0 */

@@ -293,8 +293,11 @@ int main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
+	/* Stop cleanly (and leave no cgroup behind) on ^C, kill, or a
+	 * closed pipe such as "tabcache | head". */
 	signal(SIGINT, on_interrupt);
 	signal(SIGTERM, on_interrupt);
+	signal(SIGPIPE, SIG_IGN);
 
 	vcache_options_init(&vo);
 	vo.backend = o.backend;

@@ -29,8 +29,8 @@ void tabview_free(struct tabview *tv);
 int tabview_show(struct tabview *tv, unsigned int idx);
 
 /*
- * Draw tab idx as a thumbnail: read every 8th pixel of every 8th row
- * without pinning (touches every chunk) and check each one.
+ * Draw tab idx as a thumbnail: read one pixel in each 8x8 block (so every
+ * 8th row: every chunk is touched) without pinning, and check each one.
  */
 void tabview_thumbnail(struct tabview *tv, unsigned int idx);
 

@@ -59,7 +59,7 @@ static int none_install(void *dst, const void *src, size_t len)
 	return 0;
 }
 
-const struct backend_ops backend_none = {
+const struct backend_ops vc_backend_none = {
 	.id = VCACHE_BACKEND_NONE,
 	.name = "none",
 	.probe = none_probe,

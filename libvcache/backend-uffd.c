@@ -14,7 +14,7 @@
  * its PTE dirty, and reclaim re-checks the dirty bit under the page table
  * lock before discarding, putting the page back to swap-backed instead. So
  * "mark non-volatile" writes to each page with an atomic read-modify-write
- * that stores the value it read (sigbus.c, sigbus_probe_pages()); a page
+ * that stores the value it read (sigbus.c, vc_sigbus_probe_pages()); a page
  * that is already gone faults instead and is reported purged. Verified on
  * 6.18: MADV_FREE 16 pages, atomic add 0 to pages 0..7, MADV_PAGEOUT ->
  * pages 0..7 still resident with their data, pages 8..15 gone.
@@ -117,7 +117,7 @@ static int uffd_get(void)
 		if (err == 0)
 			atomic_store(&uffd_fd, fd);
 		if (err == 0 && !atomic_load(&drain_page)) {
-			void *p = mmap(NULL, page_size, PROT_READ,
+			void *p = mmap(NULL, vc_page_size, PROT_READ,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 			/* Kept for the process: mark_volatile may run late. */
@@ -177,13 +177,13 @@ static int uffd_mark_volatile(void *addr, size_t len)
 	if (madvise(addr, len, MADV_FREE) < 0)
 		return -errno;
 	if (drain)
-		(void)madvise(drain, page_size, MADV_COLD);
+		(void)madvise(drain, vc_page_size, MADV_COLD);
 	return 0;
 }
 
 static int uffd_mark_nonvolatile(void *addr, size_t len, bool *ret_purged)
 {
-	*ret_purged = sigbus_probe_pages(addr, len);
+	*ret_purged = vc_sigbus_probe_pages(addr, len);
 	return 0;
 }
 
@@ -204,7 +204,7 @@ static int uffd_install(void *dst, const void *src, size_t len)
 			return 0;
 		if (errno == EEXIST) {
 			/* A page is present at dst + done: keep it. */
-			done += page_size;
+			done += vc_page_size;
 		} else if (errno == EAGAIN && copy.copy > 0) {
 			/* Partial copy, stopped before a present page. */
 			done += (size_t)copy.copy;
@@ -247,7 +247,7 @@ static void uffd_fork_child(void)
 	close(fd);
 }
 
-const struct backend_ops backend_uffd = {
+const struct backend_ops vc_backend_uffd = {
 	.id = VCACHE_BACKEND_UFFD,
 	.name = "uffd",
 	.probe = uffd_probe,

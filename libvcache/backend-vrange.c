@@ -14,16 +14,22 @@
  * from /sys/kernel/mm/vrange/syscall_nr: on another kernel the same number
  * may be a different system call, and calling it blindly could do anything.
  *
- * STATUS: only probe() has run (it refuses on the stock kernel). The
- * remaining operations follow the ABI but have not run against a patched
- * kernel yet. Known gap: install() copies after NONVOLATILE cleared the
- * purge markers, so another thread touching the chunk during the copy can
- * read zeros; the fix planned is to move the scratch pages in with
- * mremap(MREMAP_FIXED), which replaces the range atomically.
+ * Installing regenerated pages: NONVOLATILE forgets the purges, after which
+ * the purged pages would read as zeros to another thread while the chunk is
+ * being copied in. When userfaultfd is usable too, the object is also
+ * registered with it (MISSING mode, SIGBUS feature): then such a touch
+ * raises SIGBUS, the handler finds the chunk BUSY and waits, and install()
+ * is backend-uffd's UFFDIO_COPY, atomic per page. Without userfaultfd,
+ * install() is a memcpy and that window exists (documented limitation).
+ *
+ * STATUS: only probe() has run (it refuses on the stock kernel). The other
+ * operations follow the ABI (kernel/vrange.2) but have not yet run against
+ * the patched kernel.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,9 @@
 #define VRANGE_SYSFS "/sys/kernel/mm/vrange/syscall_nr"
 
 static _Atomic long vrange_nr = -1;
+static pthread_mutex_t vrange_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned int vrange_users;
+static bool with_uffd; /* set while vrange_users > 0 */
 
 static int vrange_read_nr(long *ret_nr)
 {
@@ -78,12 +87,30 @@ static int vrange_probe(const char **ret_reason)
 static int vrange_get(void)
 {
 	const char *reason;
+	int err = 0;
 
-	return atomic_load(&vrange_nr) >= 0 ? 0 : vrange_probe(&reason);
+	pthread_mutex_lock(&vrange_lock);
+	if (vrange_users == 0) {
+		if (atomic_load(&vrange_nr) < 0)
+			err = vrange_probe(&reason);
+		/* Optional: only makes install() atomic. */
+		if (err == 0)
+			with_uffd = vc_backend_uffd.get() == 0;
+	}
+	if (err == 0)
+		vrange_users++;
+	pthread_mutex_unlock(&vrange_lock);
+	return err;
 }
 
 static void vrange_put(void)
 {
+	pthread_mutex_lock(&vrange_lock);
+	if (--vrange_users == 0 && with_uffd) {
+		vc_backend_uffd.put();
+		with_uffd = false;
+	}
+	pthread_mutex_unlock(&vrange_lock);
 }
 
 /* Loop over short returns; OR the purge reports of every step. */
@@ -113,17 +140,16 @@ static int vrange_call(void *addr, size_t len, unsigned long mode,
 	return 0;
 }
 
+/* The kernel raises SIGBUS on purged pages by itself; uffd: see above. */
 static int vrange_attach(void *addr, size_t len)
 {
-	(void)addr;
-	(void)len;
-	return 0; /* the kernel raises SIGBUS on purged pages by itself */
+	return with_uffd ? vc_backend_uffd.attach(addr, len) : 0;
 }
 
 static void vrange_detach(void *addr, size_t len)
 {
-	(void)addr;
-	(void)len;
+	if (with_uffd)
+		vc_backend_uffd.detach(addr, len);
 }
 
 static int vrange_mark_volatile(void *addr, size_t len)
@@ -145,11 +171,19 @@ static int vrange_fault_prepare(void *addr, size_t len)
 
 static int vrange_install(void *dst, const void *src, size_t len)
 {
-	memcpy(dst, src, len); /* see STATUS above */
+	if (with_uffd)
+		return vc_backend_uffd.install(dst, src, len);
+	memcpy(dst, src, len); /* not atomic: see above */
 	return 0;
 }
 
-const struct backend_ops backend_vrange = {
+static void vrange_fork_child(void)
+{
+	if (with_uffd)
+		vc_backend_uffd.fork_child();
+}
+
+const struct backend_ops vc_backend_vrange = {
 	.id = VCACHE_BACKEND_VRANGE,
 	.name = "vrange",
 	.probe = vrange_probe,
@@ -161,5 +195,5 @@ const struct backend_ops backend_vrange = {
 	.mark_nonvolatile = vrange_mark_nonvolatile,
 	.fault_prepare = vrange_fault_prepare,
 	.install = vrange_install,
-	.fork_child = NULL,
+	.fork_child = vrange_fork_child,
 };

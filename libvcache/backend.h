@@ -84,11 +84,11 @@ struct backend_ops {
 	void (*fork_child)(void);
 };
 
-extern const struct backend_ops backend_uffd;
-extern const struct backend_ops backend_none;
-extern const struct backend_ops backend_vrange;
+extern const struct backend_ops vc_backend_uffd;
+extern const struct backend_ops vc_backend_none;
+extern const struct backend_ops vc_backend_vrange;
 
 /* Indexed by enum vcache_backend; NULL for AUTO. */
-const struct backend_ops *backend_by_id(enum vcache_backend id);
+const struct backend_ops *vc_backend_by_id(enum vcache_backend id);
 
 #endif

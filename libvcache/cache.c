@@ -12,8 +12,8 @@
 #include "backend.h"
 #include "internal.h"
 
-pthread_mutex_t caches_lock = PTHREAD_MUTEX_INITIALIZER;
-struct vcache *caches;
+pthread_mutex_t vc_caches_lock = PTHREAD_MUTEX_INITIALIZER;
+struct vcache *vc_caches;
 
 /* Best first; AUTO picks the first one whose probe succeeds. */
 static const enum vcache_backend auto_order[] = {
@@ -22,15 +22,15 @@ static const enum vcache_backend auto_order[] = {
 	VCACHE_BACKEND_NONE,
 };
 
-const struct backend_ops *backend_by_id(enum vcache_backend id)
+const struct backend_ops *vc_backend_by_id(enum vcache_backend id)
 {
 	switch (id) {
 	case VCACHE_BACKEND_VRANGE:
-		return &backend_vrange;
+		return &vc_backend_vrange;
 	case VCACHE_BACKEND_UFFD:
-		return &backend_uffd;
+		return &vc_backend_uffd;
 	case VCACHE_BACKEND_NONE:
-		return &backend_none;
+		return &vc_backend_none;
 	default:
 		return NULL;
 	}
@@ -81,7 +81,7 @@ static int cache_pick_backend(struct vcache *c, enum vcache_backend want)
 	for (int b = VCACHE_BACKEND_VRANGE; b < _VCACHE_BACKEND_MAX; b++) {
 		const char *reason = NULL;
 
-		c->status[b].error = backend_by_id(b)->probe(&reason);
+		c->status[b].error = vc_backend_by_id(b)->probe(&reason);
 		c->status[b].reason = c->status[b].error ? reason : NULL;
 	}
 	c->status[VCACHE_BACKEND_AUTO].error = -EINVAL;
@@ -90,12 +90,12 @@ static int cache_pick_backend(struct vcache *c, enum vcache_backend want)
 	if (want != VCACHE_BACKEND_AUTO) {
 		if (c->status[want].error)
 			return c->status[want].error;
-		c->backend = backend_by_id(want);
+		c->backend = vc_backend_by_id(want);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++)
 		if (!c->status[auto_order[i]].error) {
-			c->backend = backend_by_id(auto_order[i]);
+			c->backend = vc_backend_by_id(auto_order[i]);
 			return 0;
 		}
 	return -ENOSYS; /* unreachable: none always works */
@@ -129,10 +129,10 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 			return err;
 	}
 
-	err = fork_handlers_register();
+	err = vc_fork_handlers_register();
 	if (err < 0)
 		return err;
-	err = sigbus_install(); /* also fetches the page size */
+	err = vc_sigbus_install(); /* also fetches the page size */
 	if (err < 0)
 		return err;
 
@@ -157,10 +157,10 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	c->on_regen_failure = o.on_regen_failure;
 	c->on_regen_failure_userdata = o.on_regen_failure_userdata;
 
-	pthread_mutex_lock(&caches_lock);
-	c->next = caches;
-	caches = c;
-	pthread_mutex_unlock(&caches_lock);
+	pthread_mutex_lock(&vc_caches_lock);
+	c->next = vc_caches;
+	vc_caches = c;
+	pthread_mutex_unlock(&vc_caches_lock);
 
 	*ret_cache = c;
 	return 0;
@@ -168,7 +168,7 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 fail_free:
 	free(c);
 fail_sigbus:
-	sigbus_uninstall();
+	vc_sigbus_uninstall();
 	return err;
 }
 
@@ -197,20 +197,20 @@ _public_ int vcache_free(vcache *cache)
 	}
 	pthread_mutex_unlock(&cache->lock);
 
-	idle_stop(cache);
+	vc_idle_stop(cache);
 
-	pthread_mutex_lock(&caches_lock);
-	for (p = &caches; *p != cache; p = &(*p)->next)
+	pthread_mutex_lock(&vc_caches_lock);
+	for (p = &vc_caches; *p != cache; p = &(*p)->next)
 		;
 	*p = cache->next;
-	pthread_mutex_unlock(&caches_lock);
+	pthread_mutex_unlock(&vc_caches_lock);
 
 	pthread_mutex_lock(&cache->lock);
 	while (cache->objects) {
 		struct vcache_object *o = cache->objects;
 
 		o->in_cache = false;
-		object_release(o);
+		vc_object_release(o);
 	}
 	pthread_mutex_unlock(&cache->lock);
 
@@ -218,7 +218,7 @@ _public_ int vcache_free(vcache *cache)
 	pthread_cond_destroy(&cache->idle_cond);
 	pthread_mutex_destroy(&cache->lock);
 	free(cache);
-	sigbus_uninstall();
+	vc_sigbus_uninstall();
 	return 0;
 }
 

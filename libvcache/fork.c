@@ -30,24 +30,24 @@
 
 static void fork_prepare(void)
 {
-	pthread_mutex_lock(&caches_lock);
-	for (struct vcache *c = caches; c; c = c->next) {
+	pthread_mutex_lock(&vc_caches_lock);
+	for (struct vcache *c = vc_caches; c; c = c->next) {
 		pthread_mutex_lock(&c->lock);
 		for (struct vcache_object *o = c->objects; o; o = o->next)
 			pthread_mutex_lock(&o->lock);
 	}
-	slab_lock();
+	vc_slab_lock();
 }
 
 static void fork_unlock(void)
 {
-	slab_unlock();
-	for (struct vcache *c = caches; c; c = c->next) {
+	vc_slab_unlock();
+	for (struct vcache *c = vc_caches; c; c = c->next) {
 		for (struct vcache_object *o = c->objects; o; o = o->next)
 			pthread_mutex_unlock(&o->lock);
 		pthread_mutex_unlock(&c->lock);
 	}
-	pthread_mutex_unlock(&caches_lock);
+	pthread_mutex_unlock(&vc_caches_lock);
 }
 
 static void fork_parent(void)
@@ -59,9 +59,9 @@ static void fork_child(void)
 {
 	const struct backend_ops *done[_VCACHE_BACKEND_MAX] = { NULL };
 
-	scratch_fork_child();
+	vc_scratch_fork_child();
 
-	for (struct vcache *c = caches; c; c = c->next) {
+	for (struct vcache *c = vc_caches; c; c = c->next) {
 		const struct backend_ops *b = c->backend;
 
 		if (b->fork_child && !done[b->id]) {
@@ -70,7 +70,7 @@ static void fork_child(void)
 		}
 		c->idle_running = false;
 	}
-	for (struct vcache *c = caches; c; c = c->next)
+	for (struct vcache *c = vc_caches; c; c = c->next)
 		for (struct vcache_object *o = c->objects; o; o = o->next) {
 			/*
 			 * A parent thread regenerating a chunk at fork time
@@ -78,7 +78,8 @@ static void fork_child(void)
 			 * missing pages fault and regenerate again.
 			 */
 			for (size_t i = 0; i < o->nchunks; i++)
-				atomic_fetch_and(&o->chunks[i], ~CHUNK_BUSY);
+				atomic_fetch_and(&o->chunks[i],
+						 ~(CHUNK_BUSY | CHUNK_WAITERS));
 			if (c->backend->attach(o->data, o->map_size) < 0) {
 				static const char msg[] =
 					"vcache: cannot re-arm object memory "
@@ -100,7 +101,7 @@ static void fork_register_once(void)
 	once_err = -pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-int fork_handlers_register(void)
+int vc_fork_handlers_register(void)
 {
 	pthread_once(&once, fork_register_once);
 	return once_err;

@@ -19,7 +19,7 @@
  * Mark o's chunks whose deadline has passed volatile; return the earliest
  * deadline still pending (0 if none). Takes o->lock.
  */
-uint64_t idle_expire_object(struct vcache_object *o, uint64_t now)
+uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now)
 {
 	uint64_t next = 0;
 
@@ -31,7 +31,7 @@ uint64_t idle_expire_object(struct vcache_object *o, uint64_t now)
 			continue;
 		if (d <= now) {
 			/* Clears the deadline too. */
-			object_mark_range_volatile(o, i, i);
+			vc_object_mark_range_volatile(o, i, i);
 			if (o->deadline[i]) { /* pinned: not eligible */
 				o->deadline[i] = 0;
 				o->pending--;
@@ -49,17 +49,18 @@ static void *idle_main(void *arg)
 	struct vcache *c = arg;
 
 	pthread_mutex_lock(&c->lock);
-	while (!c->idle_stop) {
-		uint64_t now = now_ns(), next = 0;
+	while (!c->idle_stopping) {
+		uint64_t now = vc_now_ns(), next = 0;
 
 		for (struct vcache_object *o = c->objects; o; o = o->next) {
-			uint64_t d = idle_expire_object(o, now);
+			uint64_t d = vc_idle_expire_object(o, now);
 
 			if (d && (!next || d < next))
 				next = d;
 		}
-		if (c->idle_stop)
+		if (c->idle_stopping)
 			break;
+		c->idle_next = next;
 		if (!next) {
 			pthread_cond_wait(&c->idle_cond, &c->lock);
 		} else {
@@ -80,10 +81,18 @@ static void *idle_main(void *arg)
  * cannot be started the chunks stay non-volatile until the next attempt
  * (safe: only memory is kept longer).
  */
-void idle_kick(struct vcache *c)
+void vc_idle_kick(struct vcache *c, uint64_t deadline)
 {
 	pthread_mutex_lock(&c->lock);
-	if (!c->idle_running && !c->idle_stop) {
+	/*
+	 * Already due to wake up no later than this deadline: it will find
+	 * it then. Saves the wake-up system call on every delayed unpin.
+	 */
+	if (c->idle_running && c->idle_next && c->idle_next <= deadline) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (!c->idle_running && !c->idle_stopping) {
 		sigset_t all, saved;
 
 		/* The thread takes no signals meant for the program. */
@@ -97,12 +106,12 @@ void idle_kick(struct vcache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-void idle_stop(struct vcache *c)
+void vc_idle_stop(struct vcache *c)
 {
 	bool running;
 
 	pthread_mutex_lock(&c->lock);
-	c->idle_stop = true;
+	c->idle_stopping = true;
 	running = c->idle_running;
 	pthread_cond_signal(&c->idle_cond);
 	pthread_mutex_unlock(&c->lock);

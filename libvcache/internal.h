@@ -3,7 +3,7 @@
  * internal.h - structures shared by the library's files (never installed)
  *
  * Locking order, outermost first:
- *   caches_lock -> vcache.lock -> vcache_object.lock -> slab / backend locks
+ *   vc_caches_lock -> vcache.lock -> vcache_object.lock -> slab / backend locks
  * The SIGBUS path takes no lock at all: it finds objects through the slab
  * (slab.c) and coordinates with other threads through the per-chunk atomic
  * state words below.
@@ -20,6 +20,11 @@
 #include "vcache.h"
 
 #define _public_ __attribute__((visibility("default")))
+/*
+ * Thread-local state read by the SIGBUS handler. initial-exec: the
+ * general-dynamic model may allocate on a thread's first access
+ * (__tls_get_addr), which is not async-signal-safe.
+ */
 #define _tls_ __thread __attribute__((tls_model("initial-exec")))
 
 /*
@@ -30,12 +35,15 @@
  *               lose pages
  *  bit   33     BUSY: one thread is making the chunk's pages present again
  *               (fault-path regeneration or a pin); others wait for it
+ *  bit   34     WAITERS: someone sleeps on the word (futex on its upper
+ *               half) until BUSY is cleared
  * Pin counts and VOLATILE change only under the object's lock; BUSY is
  * claimed with compare-and-swap, also from the SIGBUS handler.
  */
 #define CHUNK_PINS_MASK 0xffffffffull
 #define CHUNK_VOLATILE (1ull << 32)
 #define CHUNK_BUSY (1ull << 33)
+#define CHUNK_WAITERS (1ull << 34)
 #define CHUNK_PIN_MAX ((1u << 20) - 1)
 
 #define OBJ_MAGIC_LIVE 0x76636f62u /* "vcob" */
@@ -99,8 +107,9 @@ struct vcache {
 	/* Idle thread (idle.c), under lock. */
 	pthread_cond_t idle_cond;
 	pthread_t idle_thread;
+	uint64_t idle_next; /* when the thread wakes by itself; 0 = never */
 	bool idle_running;
-	bool idle_stop;
+	bool idle_stopping;
 
 	/* Counters, updated from any context. */
 	_Atomic uint64_t purges;
@@ -108,15 +117,15 @@ struct vcache {
 	_Atomic uint64_t regen_ns;
 	_Atomic uint64_t faults;
 
-	struct vcache *next; /* caches list, under caches_lock */
+	struct vcache *next; /* vc_caches list, under vc_caches_lock */
 };
 
 /* cache.c: every cache of the process, for fork handling. */
-extern pthread_mutex_t caches_lock;
-extern struct vcache *caches;
+extern pthread_mutex_t vc_caches_lock;
+extern struct vcache *vc_caches;
 
 /* util */
-extern size_t page_size;
+extern size_t vc_page_size;
 static inline size_t chunk_offset(const struct vcache_object *o, size_t i)
 {
 	return i * o->chunk_size;
@@ -138,52 +147,52 @@ static inline uint32_t chunk_pins(uint64_t s)
 {
 	return (uint32_t)(s & CHUNK_PINS_MASK);
 }
-uint64_t now_ns(void); /* CLOCK_MONOTONIC; async-signal-safe */
+uint64_t vc_now_ns(void); /* CLOCK_MONOTONIC; async-signal-safe */
 
 /* slab.c: object handles live in never-freed memory. */
-struct vcache_object *slab_alloc(void);
-void slab_free(struct vcache_object *o);
-int object_check(const struct vcache_object *o);
-struct vcache_object *slab_find(uintptr_t addr); /* async-signal-safe */
-void slab_lock(void);
-void slab_unlock(void);
+struct vcache_object *vc_slab_alloc(void);
+void vc_slab_free(struct vcache_object *o);
+int vc_object_check(const struct vcache_object *o);
+struct vcache_object *vc_slab_find(uintptr_t addr); /* async-signal-safe */
+void vc_slab_lock(void);
+void vc_slab_unlock(void);
 
 /* object.c */
-void object_release(struct vcache_object *o); /* cache->lock held */
-int object_range(const struct vcache_object *o, size_t offset, size_t length,
+void vc_object_release(struct vcache_object *o); /* cache->lock held */
+int vc_object_range(const struct vcache_object *o, size_t offset, size_t length,
 		 size_t *ret_first, size_t *ret_last);
 
 /* sigbus.c */
-int sigbus_install(void);
-void sigbus_uninstall(void);
-bool sigbus_probe_pages(void *addr, size_t len);
+int vc_sigbus_install(void);
+void vc_sigbus_uninstall(void);
+bool vc_sigbus_probe_pages(void *addr, size_t len);
 
 /* scratch.c */
-int scratch_reserve(size_t len);
-void *scratch_get(size_t len, int *ret_slot);  /* async-signal-safe */
-void scratch_put(void *buf, size_t len, int slot); /* async-signal-safe */
-void scratch_fork_child(void);
+int vc_scratch_reserve(size_t len);
+void *vc_scratch_get(size_t len, int *ret_slot);  /* async-signal-safe */
+void vc_scratch_put(void *buf, size_t len, int slot); /* async-signal-safe */
+void vc_scratch_fork_child(void);
 
 /* regen.c: per-chunk state machine and regeneration. */
-int chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
+int vc_chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
 		uint64_t *ret_old);
-void chunk_release(struct vcache_object *o, size_t i, uint64_t clear);
-int chunk_regenerate(struct vcache_object *o, size_t i);
-int chunk_fill_zero(struct vcache_object *o, size_t i);
-void regen_fault(struct vcache_object *o, uintptr_t addr);
+void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear);
+int vc_chunk_regenerate(struct vcache_object *o, size_t i);
+int vc_chunk_fill_zero(struct vcache_object *o, size_t i);
+void vc_regen_fault(struct vcache_object *o, uintptr_t addr);
 
 /* pin.c */
-int pin_range(struct vcache_object *object, size_t offset, size_t length,
+int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	      unsigned int flags, bool *ret_pinned);
-void object_mark_range_volatile(struct vcache_object *o, size_t first,
+void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 				size_t last);
 
 /* idle.c */
-void idle_kick(struct vcache *c);
-void idle_stop(struct vcache *c);
-uint64_t idle_expire_object(struct vcache_object *o, uint64_t now);
+void vc_idle_kick(struct vcache *c, uint64_t deadline);
+void vc_idle_stop(struct vcache *c);
+uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now);
 
 /* fork.c */
-int fork_handlers_register(void);
+int vc_fork_handlers_register(void);
 
 #endif

@@ -18,7 +18,7 @@ static ssize_t pinned_io(int fd, vcache_object *object, size_t offset,
 	ssize_t n;
 	int err;
 
-	err = pin_range(object, offset, length, VCACHE_PIN_REGENERATE,
+	err = vc_pin_range(object, offset, length, VCACHE_PIN_REGENERATE,
 			&pinned);
 	if (err < 0) {
 		/* A failed callback leaves the range pinned: undo that. */

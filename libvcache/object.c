@@ -48,7 +48,7 @@ static void name_unlink(struct vcache *c, struct vcache_object *o)
 }
 
 /* Check offset/length against the object; chunks first..last overlap it. */
-int object_range(const struct vcache_object *o, size_t offset, size_t length,
+int vc_object_range(const struct vcache_object *o, size_t offset, size_t length,
 		 size_t *ret_first, size_t *ret_last)
 {
 	if (length == 0 || offset >= o->size || length > o->size - offset)
@@ -74,11 +74,11 @@ static void object_destroy(struct vcache_object *o)
 	o->chunks = NULL;
 	o->deadline = NULL;
 	o->data = NULL;
-	slab_free(o);
+	vc_slab_free(o);
 }
 
 /* cache->lock held; the object is out of the name table and unreferenced. */
-void object_release(struct vcache_object *o)
+void vc_object_release(struct vcache_object *o)
 {
 	struct vcache *c = o->cache;
 
@@ -115,7 +115,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 
 	o->cache = c;
 	o->size = size;
-	o->map_size = (size + page_size - 1) & ~(page_size - 1);
+	o->map_size = (size + vc_page_size - 1) & ~(vc_page_size - 1);
 	o->chunk_size = chunk_size;
 	o->nchunks = (size + chunk_size - 1) / chunk_size;
 	o->regen = regen;
@@ -125,7 +125,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	o->deadline = calloc(o->nchunks, sizeof(*o->deadline));
 	if (!o->chunks || !o->deadline)
 		return -ENOMEM;
-	err = scratch_reserve(chunk_size < o->map_size ? chunk_size
+	err = vc_scratch_reserve(chunk_size < o->map_size ? chunk_size
 						       : o->map_size);
 	if (err < 0)
 		return err;
@@ -140,6 +140,8 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	err = object_fill(o);
 	if (err < 0)
 		return err;
+	/* Past size is not the callback's; keep it zero like regen.c does. */
+	memset(o->data + size, 0, o->map_size - size);
 	err = c->backend->attach(data, o->map_size);
 	if (err < 0) {
 		c->backend->detach(data, o->map_size);
@@ -158,7 +160,8 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 _public_ int vcache_object_create(vcache *cache, const char *name,
 				  size_t size, size_t chunk_size,
 				  vcache_regen_fn regen, void *userdata,
-				  unsigned int flags, vcache_object **ret_object)
+				  unsigned int flags,
+				  vcache_object **ret_object)
 {
 	struct vcache_object *o;
 	size_t name_len;
@@ -172,10 +175,10 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	if (name_len > VCACHE_NAME_MAX)
 		return -ENAMETOOLONG;
 	if (chunk_size == 0)
-		chunk_size = page_size;
-	if (chunk_size % page_size)
+		chunk_size = vc_page_size;
+	if (chunk_size % vc_page_size)
 		return -EINVAL;
-	if (size > PTRDIFF_MAX - page_size || chunk_size > PTRDIFF_MAX)
+	if (size > PTRDIFF_MAX - vc_page_size || chunk_size > PTRDIFF_MAX)
 		return -EOVERFLOW;
 
 	/* Fail early on a duplicate; checked again when inserting. */
@@ -185,7 +188,7 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	if (err < 0)
 		return err;
 
-	o = slab_alloc();
+	o = vc_slab_alloc();
 	if (!o)
 		return -ENOMEM;
 	pthread_mutex_init(&o->lock, NULL);
@@ -248,7 +251,7 @@ _public_ int vcache_object_lookup(vcache *cache, const char *name,
 
 _public_ vcache_object *vcache_object_ref(vcache_object *object)
 {
-	if (object_check(object) < 0)
+	if (vc_object_check(object) < 0)
 		return NULL;
 	pthread_mutex_lock(&object->cache->lock);
 	object->refs++;
@@ -260,12 +263,12 @@ _public_ vcache_object *vcache_object_unref(vcache_object *object)
 {
 	struct vcache *c;
 
-	if (object_check(object) < 0)
+	if (vc_object_check(object) < 0)
 		return NULL;
 	c = object->cache;
 	pthread_mutex_lock(&c->lock);
 	if (object->refs > 0 && --object->refs == 0 && !object->in_cache)
-		object_release(object);
+		vc_object_release(object);
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
@@ -283,7 +286,7 @@ _public_ int vcache_object_remove(vcache_object *object)
 	struct vcache *c;
 	int err = 0;
 
-	err = object_check(object);
+	err = vc_object_check(object);
 	if (err < 0)
 		return err;
 	c = object->cache;
@@ -299,7 +302,7 @@ _public_ int vcache_object_remove(vcache_object *object)
 		object->in_cache = false;
 		c->nobjects--;
 		if (object->refs == 0)
-			object_release(object);
+			vc_object_release(object);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return err;
@@ -311,20 +314,20 @@ _public_ int vcache_object_remove(vcache_object *object)
  */
 _public_ void *vcache_object_data(vcache_object *object)
 {
-	return object_check(object) == 0 ? object->data : NULL;
+	return vc_object_check(object) == 0 ? object->data : NULL;
 }
 
 _public_ size_t vcache_object_size(const vcache_object *object)
 {
-	return object_check(object) == 0 ? object->size : 0;
+	return vc_object_check(object) == 0 ? object->size : 0;
 }
 
 _public_ size_t vcache_object_chunk_size(const vcache_object *object)
 {
-	return object_check(object) == 0 ? object->chunk_size : 0;
+	return vc_object_check(object) == 0 ? object->chunk_size : 0;
 }
 
 _public_ const char *vcache_object_name(const vcache_object *object)
 {
-	return object_check(object) == 0 ? object->name : NULL;
+	return vc_object_check(object) == 0 ? object->name : NULL;
 }

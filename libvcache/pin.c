@@ -17,7 +17,7 @@
 #include "internal.h"
 
 /* Mark chunks first..last volatile where their pin count is 0 (lock held). */
-void object_mark_range_volatile(struct vcache_object *o, size_t first,
+void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 				size_t last)
 {
 	const struct backend_ops *b = o->cache->backend;
@@ -39,11 +39,13 @@ void object_mark_range_volatile(struct vcache_object *o, size_t first,
 			atomic_fetch_or(&o->chunks[run], CHUNK_VOLATILE);
 			run++;
 		}
-		if (run > i)
-			(void)b->mark_volatile(o->data + chunk_offset(o, i),
-					       chunk_offset(o, run - 1) +
-						       chunk_map_length(o, run - 1) -
-						       chunk_offset(o, i));
+		if (run > i) {
+			size_t start = chunk_offset(o, i);
+			size_t end = chunk_offset(o, run - 1) +
+				     chunk_map_length(o, run - 1);
+
+			(void)b->mark_volatile(o->data + start, end - start);
+		}
 		i = run + 1;
 	}
 }
@@ -70,13 +72,13 @@ static int pin_volatile_chunk(struct vcache_object *o, size_t i,
 		return 0;
 	atomic_fetch_add(&o->cache->purges, 1);
 	if (flags & VCACHE_PIN_REGENERATE) {
-		err = chunk_regenerate(o, i);
+		err = vc_chunk_regenerate(o, i);
 		if (err == 0)
 			return 1;
 		if (!*ret_cb_err)
 			*ret_cb_err = err;
 	}
-	err = chunk_fill_zero(o, i);
+	err = vc_chunk_fill_zero(o, i);
 	return err < 0 ? err : 1;
 }
 
@@ -86,10 +88,10 @@ static void pin_unwind(struct vcache_object *o, size_t first, size_t end)
 	for (size_t i = first; i < end; i++)
 		atomic_fetch_sub(&o->chunks[i], 1);
 	if (end > first)
-		object_mark_range_volatile(o, first, end - 1);
+		vc_object_mark_range_volatile(o, first, end - 1);
 }
 
-int pin_range(struct vcache_object *object, size_t offset, size_t length,
+int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	      unsigned int flags, bool *ret_pinned)
 {
 	struct vcache_object *o = object;
@@ -97,12 +99,12 @@ int pin_range(struct vcache_object *object, size_t offset, size_t length,
 	bool purged = false;
 	int err, cb_err = 0;
 
-	err = object_check(o);
+	err = vc_object_check(o);
 	if (err < 0)
 		return err;
 	if (flags & ~VCACHE_PIN_REGENERATE)
 		return -EINVAL;
-	err = object_range(o, offset, length, &first, &last);
+	err = vc_object_range(o, offset, length, &first, &last);
 	if (err < 0)
 		return err;
 
@@ -128,7 +130,7 @@ int pin_range(struct vcache_object *object, size_t offset, size_t length,
 			}
 			continue;
 		}
-		err = chunk_claim(o, i, true, &s);
+		err = vc_chunk_claim(o, i, true, &s);
 		if (err < 0) {
 			pin_unwind(o, first, i);
 			pthread_mutex_unlock(&o->lock);
@@ -137,13 +139,13 @@ int pin_range(struct vcache_object *object, size_t offset, size_t length,
 		r = pin_volatile_chunk(o, i, flags, &cb_err);
 		if (r < 0) {
 			/* The backend failed: nothing stays pinned. */
-			chunk_release(o, i, 0);
+			vc_chunk_release(o, i, 0);
 			atomic_fetch_sub(st, 1);
 			pin_unwind(o, first, i);
 			pthread_mutex_unlock(&o->lock);
 			return r;
 		}
-		chunk_release(o, i, CHUNK_VOLATILE);
+		vc_chunk_release(o, i, CHUNK_VOLATILE);
 		purged |= r != 0;
 	}
 	pthread_mutex_unlock(&o->lock);
@@ -158,12 +160,12 @@ _public_ int vcache_pin_range(vcache_object *object, size_t offset,
 {
 	bool pinned = false;
 
-	return pin_range(object, offset, length, flags, &pinned);
+	return vc_pin_range(object, offset, length, flags, &pinned);
 }
 
 _public_ int vcache_pin(vcache_object *object, unsigned int flags)
 {
-	int err = object_check(object);
+	int err = vc_object_check(object);
 
 	if (err < 0)
 		return err;
@@ -179,10 +181,10 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	uint64_t deadline;
 	int err;
 
-	err = object_check(o);
+	err = vc_object_check(o);
 	if (err < 0)
 		return err;
-	err = object_range(o, offset, length, &first, &last);
+	err = vc_object_range(o, offset, length, &first, &last);
 	if (err < 0)
 		return err;
 
@@ -192,7 +194,7 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 			pthread_mutex_unlock(&o->lock);
 			return -EINVAL;
 		}
-	deadline = now_ns() + (uint64_t)o->cache->idle_delay_ms * 1000000ull;
+	deadline = vc_now_ns() + (uint64_t)o->cache->idle_delay_ms * 1000000ull;
 	for (size_t i = first; i <= last; i++) {
 		uint64_t s = atomic_fetch_sub(&o->chunks[i], 1);
 
@@ -204,16 +206,16 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 		}
 	}
 	if (!o->cache->idle_delay_ms)
-		object_mark_range_volatile(o, first, last);
+		vc_object_mark_range_volatile(o, first, last);
 	pthread_mutex_unlock(&o->lock);
 	if (delayed)
-		idle_kick(o->cache);
+		vc_idle_kick(o->cache, deadline);
 	return 0;
 }
 
 _public_ int vcache_unpin(vcache_object *object)
 {
-	int err = object_check(object);
+	int err = vc_object_check(object);
 
 	if (err < 0)
 		return err;

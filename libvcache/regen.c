@@ -5,9 +5,10 @@
  * The per-chunk state word (internal.h) serialises everyone who wants to
  * put pages back: the thread that sets BUSY regenerates; others wait until
  * it is cleared and then retry their access, so each chunk is regenerated
- * once however many threads fault on it, and nobody sees zeros. Waiting is
- * a sched_yield() loop: it must work inside a signal handler, and a chunk
- * is BUSY only for one callback plus a few system calls.
+ * once however many threads fault on it, and nobody sees zeros. Waiters
+ * sleep in futex(2) on the upper half of the state word (BUSY's half): a
+ * plain system call, so it works inside the signal handler, and callbacks
+ * can be slow (decoding an image) without waiters burning the CPU.
  *
  * A thread remembers which chunks it holds BUSY (tls_busy). A fault on one
  * of them means the regeneration callback touched the very chunk it is
@@ -16,10 +17,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +36,7 @@ static _tls_ struct {
 } tls_busy[BUSY_DEPTH];
 static _tls_ unsigned int tls_busy_depth;
 
-uint64_t now_ns(void)
+uint64_t vc_now_ns(void)
 {
 	struct timespec ts;
 
@@ -50,12 +52,34 @@ static bool busy_is_mine(struct vcache_object *o, size_t i)
 	return false;
 }
 
+/* The 32-bit half of a state word that holds the flag bits. */
+static uint32_t *state_flags_word(_Atomic uint64_t *st)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t *)st + 1;
+#else
+	return (uint32_t *)st;
+#endif
+}
+
+/* Sleep until BUSY may have been cleared (spurious returns are fine). */
+static void chunk_wait(_Atomic uint64_t *st, uint64_t s)
+{
+	if (!(s & CHUNK_WAITERS) &&
+	    !atomic_compare_exchange_strong(st, &s, s | CHUNK_WAITERS))
+		return; /* changed meanwhile: look again */
+	s |= CHUNK_WAITERS;
+	/* Fails with EAGAIN at once if the flags changed since s. */
+	syscall(SYS_futex, state_flags_word(st), FUTEX_WAIT_PRIVATE,
+		(uint32_t)(s >> 32), NULL, NULL, 0);
+}
+
 /*
  * Set BUSY on chunk i (and add a pin if asked), waiting while another
  * thread holds it. *ret_old receives the state before. -EDEADLK if this
  * thread already holds it. Async-signal-safe.
  */
-int chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
+int vc_chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
 		uint64_t *ret_old)
 {
 	_Atomic uint64_t *st = &o->chunks[i];
@@ -65,7 +89,7 @@ int chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
 		if (s & CHUNK_BUSY) {
 			if (busy_is_mine(o, i))
 				return -EDEADLK;
-			sched_yield();
+			chunk_wait(st, s);
 			s = atomic_load(st);
 			continue;
 		}
@@ -82,27 +106,33 @@ int chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
 	return 0;
 }
 
-/* Clear BUSY and the bits in clear. Async-signal-safe. */
-void chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
+/* Clear BUSY and the bits in clear, wake waiters. Async-signal-safe. */
+void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
 {
+	_Atomic uint64_t *st = &o->chunks[i];
+	uint64_t old;
+
 	tls_busy_depth--;
-	atomic_fetch_and(&o->chunks[i], ~(clear | CHUNK_BUSY));
+	old = atomic_fetch_and(st, ~(clear | CHUNK_BUSY | CHUNK_WAITERS));
+	if (old & CHUNK_WAITERS)
+		syscall(SYS_futex, state_flags_word(st), FUTEX_WAKE_PRIVATE,
+			INT32_MAX, NULL, NULL, 0);
 }
 
 /*
  * Regenerate chunk i (held BUSY) into a scratch buffer and install its
  * missing pages. Async-signal-safe apart from what the callback does.
  */
-int chunk_regenerate(struct vcache_object *o, size_t i)
+int vc_chunk_regenerate(struct vcache_object *o, size_t i)
 {
 	struct vcache *c = o->cache;
 	size_t off = chunk_offset(o, i), len = chunk_length(o, i);
 	size_t map_len = chunk_map_length(o, i);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = vc_now_ns();
 	void *buf;
 	int slot, err;
 
-	buf = scratch_get(map_len, &slot);
+	buf = vc_scratch_get(map_len, &slot);
 	if (!buf)
 		return -ENOMEM;
 	err = o->regen(o, buf, off, len, o->userdata);
@@ -113,26 +143,26 @@ int chunk_regenerate(struct vcache_object *o, size_t i)
 		memset((uint8_t *)buf + len, 0, map_len - len);
 		err = o->cache->backend->install(o->data + off, buf, map_len);
 	}
-	scratch_put(buf, map_len, slot);
+	vc_scratch_put(buf, map_len, slot);
 	atomic_fetch_add(&c->regenerations, 1);
-	atomic_fetch_add(&c->regen_ns, now_ns() - t0);
+	atomic_fetch_add(&c->regen_ns, vc_now_ns() - t0);
 	return err;
 }
 
 /* Give the missing pages of chunk i (held BUSY) zeros, writable. */
-int chunk_fill_zero(struct vcache_object *o, size_t i)
+int vc_chunk_fill_zero(struct vcache_object *o, size_t i)
 {
 	size_t map_len = chunk_map_length(o, i);
 	void *buf;
 	int slot, err;
 
-	buf = scratch_get(map_len, &slot);
+	buf = vc_scratch_get(map_len, &slot);
 	if (!buf)
 		return -ENOMEM;
 	memset(buf, 0, map_len);
 	err = o->cache->backend->install(o->data + chunk_offset(o, i), buf,
 					 map_len);
-	scratch_put(buf, map_len, slot);
+	vc_scratch_put(buf, map_len, slot);
 	return err;
 }
 
@@ -175,7 +205,7 @@ static bool page_present(uintptr_t addr)
 {
 	unsigned char v = 0;
 
-	if (mincore((void *)(addr & ~(page_size - 1)), page_size, &v) < 0)
+	if (mincore((void *)(addr & ~(vc_page_size - 1)), vc_page_size, &v) < 0)
 		return false;
 	return v & 1;
 }
@@ -184,7 +214,7 @@ static bool page_present(uintptr_t addr)
  * Called from the SIGBUS handler for a BUS_ADRERR at addr inside o.
  * Returns when the access can be retried.
  */
-void regen_fault(struct vcache_object *o, uintptr_t addr)
+void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 {
 	size_t i = (addr - (uintptr_t)o->data) / o->chunk_size;
 	size_t off = chunk_offset(o, i);
@@ -192,7 +222,7 @@ void regen_fault(struct vcache_object *o, uintptr_t addr)
 	uint64_t s;
 	int err;
 
-	err = chunk_claim(o, i, false, &s);
+	err = vc_chunk_claim(o, i, false, &s);
 	if (err < 0)
 		regen_failed(o, off, err);
 	/*
@@ -200,7 +230,7 @@ void regen_fault(struct vcache_object *o, uintptr_t addr)
 	 * claim; then there is nothing to do but retry the access.
 	 */
 	if (page_present(addr)) {
-		chunk_release(o, i, 0);
+		vc_chunk_release(o, i, 0);
 		return;
 	}
 	atomic_fetch_add(&o->cache->faults, 1);
@@ -208,14 +238,14 @@ void regen_fault(struct vcache_object *o, uintptr_t addr)
 	err = b->fault_prepare ? b->fault_prepare(o->data + off,
 						  chunk_map_length(o, i)) : 0;
 	if (err == 0)
-		err = chunk_regenerate(o, i);
+		err = vc_chunk_regenerate(o, i);
 	/*
 	 * Installed pages are no longer volatile. Pins and VOLATILE cannot
 	 * change while we hold BUSY, so s still tells whether they should be.
 	 */
 	if (err == 0 && (s & CHUNK_VOLATILE) && chunk_pins(s) == 0)
 		(void)b->mark_volatile(o->data + off, chunk_map_length(o, i));
-	chunk_release(o, i, 0);
+	vc_chunk_release(o, i, 0);
 	if (err < 0)
 		regen_failed(o, off, err);
 }

@@ -8,7 +8,7 @@
  * off limits, so buffers come from a small fixed pool claimed with
  * compare-and-swap. Several may be in use at once: several threads fault
  * together, and a callback may fault on another object (nesting). Buffers
- * are sized in normal context when an object is created (scratch_reserve()).
+ * are sized in normal context when an object is created (vc_scratch_reserve()).
  * If every pooled buffer is busy or too small, a fresh one is mmap()ed:
  * mmap/munmap are plain system calls, safe in a signal handler, and this
  * keeps deep nesting from deadlocking on an exhausted pool.
@@ -32,7 +32,7 @@ struct scratch_slot {
 
 static struct scratch_slot slots[SCRATCH_SLOTS];
 
-int scratch_reserve(size_t len)
+int vc_scratch_reserve(size_t len)
 {
 	for (int i = 0; i < SCRATCH_RESERVED; i++) {
 		struct scratch_slot *s = &slots[i];
@@ -60,7 +60,7 @@ int scratch_reserve(size_t len)
 	return 0;
 }
 
-void *scratch_get(size_t len, int *ret_slot)
+void *vc_scratch_get(size_t len, int *ret_slot)
 {
 	void *buf;
 
@@ -86,16 +86,26 @@ void *scratch_get(size_t len, int *ret_slot)
 	return buf;
 }
 
-void scratch_put(void *buf, size_t len, int slot)
+/*
+ * Large pooled buffers are handed back to the kernel as lazily freeable:
+ * their contents are never read before being written again, and otherwise
+ * one huge chunk would pin that much memory for the life of the process.
+ */
+#define SCRATCH_KEEP (64 * 1024)
+
+void vc_scratch_put(void *buf, size_t len, int slot)
 {
-	if (slot < 0)
+	if (slot < 0) {
 		munmap(buf, len);
-	else
-		atomic_store(&slots[slot].busy, 0);
+		return;
+	}
+	if (len > SCRATCH_KEEP)
+		(void)madvise(buf, len, MADV_FREE);
+	atomic_store(&slots[slot].busy, 0);
 }
 
 /* fork() child: threads that held slots in the parent do not exist here. */
-void scratch_fork_child(void)
+void vc_scratch_fork_child(void)
 {
 	for (int i = 0; i < SCRATCH_SLOTS; i++)
 		atomic_store(&slots[i].busy, 0);

@@ -23,14 +23,15 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-size_t page_size;
+size_t vc_page_size;
 
-/* A page probe in progress on this thread (see sigbus_probe_pages()). */
+/* A page probe in progress on this thread (see vc_sigbus_probe_pages()). */
 struct probe {
 	uintptr_t start, end;
 	sigjmp_buf env;
@@ -48,11 +49,15 @@ static void chain(int sig, siginfo_t *si, void *uc)
 	struct sigaction old = old_action;
 	sigset_t saved, mask;
 
-	if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN) {
+	/*
+	 * sa_handler and sa_sigaction share storage: SIG_DFL / SIG_IGN are
+	 * recognised whatever SA_SIGINFO says.
+	 */
+	if (old.sa_handler == SIG_IGN) {
 		/* The kernel does not let a fault be ignored either. */
 		old.sa_handler = SIG_DFL;
 	}
-	if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
+	if (old.sa_handler == SIG_DFL) {
 		struct sigaction dfl;
 
 		memset(&dfl, 0, sizeof(dfl));
@@ -98,9 +103,9 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 	if (si->si_code == BUS_ADRERR) {
 		if (p && addr >= p->start && addr < p->end)
 			siglongjmp(p->env, 1);
-		o = slab_find(addr);
+		o = vc_slab_find(addr);
 		if (o) {
-			regen_fault(o, addr);
+			vc_regen_fault(o, addr);
 			errno = saved_errno;
 			return;
 		}
@@ -109,14 +114,14 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 	errno = saved_errno;
 }
 
-int sigbus_install(void)
+int vc_sigbus_install(void)
 {
 	struct sigaction sa;
 	int err = 0;
 
 	pthread_mutex_lock(&install_lock);
 	if (install_count == 0 && !installed) {
-		page_size = (size_t)sysconf(_SC_PAGESIZE);
+		vc_page_size = (size_t)sysconf(_SC_PAGESIZE);
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = sigbus_handler;
 		sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
@@ -139,7 +144,7 @@ int sigbus_install(void)
  * objects left it passes everything on), and a later vcache_new() reuses
  * it rather than installing a second copy that would chain to itself.
  */
-void sigbus_uninstall(void)
+void vc_sigbus_uninstall(void)
 {
 	struct sigaction cur;
 
@@ -161,7 +166,7 @@ void sigbus_uninstall(void)
  * context only; the caller holds the chunk BUSY so nobody else installs
  * pages meanwhile.
  */
-bool sigbus_probe_pages(void *addr, size_t len)
+bool vc_sigbus_probe_pages(void *addr, size_t len)
 {
 	struct probe p;
 	volatile size_t off = 0;
@@ -170,15 +175,17 @@ bool sigbus_probe_pages(void *addr, size_t len)
 	p.start = (uintptr_t)addr;
 	p.end = p.start + len;
 	tls_probe = &p;
+	/* The handler must see the probe before the first access. */
+	atomic_signal_fence(memory_order_seq_cst);
 	while (off < len) {
 		if (sigsetjmp(p.env, 0)) {
 			purged = true;
-			off += page_size;
+			off += vc_page_size;
 			continue;
 		}
 		__atomic_fetch_add((unsigned long *)((uintptr_t)addr + off), 0,
 				   __ATOMIC_RELAXED);
-		off += page_size;
+		off += vc_page_size;
 	}
 	tls_probe = NULL;
 	return purged;

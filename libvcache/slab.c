@@ -28,12 +28,12 @@ static _Atomic size_t nblocks;
 static pthread_mutex_t slab_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct vcache_object *free_head, *free_tail;
 
-void slab_lock(void)
+void vc_slab_lock(void)
 {
 	pthread_mutex_lock(&slab_mutex);
 }
 
-void slab_unlock(void)
+void vc_slab_unlock(void)
 {
 	pthread_mutex_unlock(&slab_mutex);
 }
@@ -63,11 +63,11 @@ static int slab_grow(void)
 	return 0;
 }
 
-struct vcache_object *slab_alloc(void)
+struct vcache_object *vc_slab_alloc(void)
 {
 	struct vcache_object *o = NULL;
 
-	slab_lock();
+	vc_slab_lock();
 	if (!free_head && slab_grow() < 0)
 		goto out;
 	o = free_head;
@@ -76,21 +76,21 @@ struct vcache_object *slab_alloc(void)
 		free_tail = NULL;
 	o->free_next = NULL;
 out:
-	slab_unlock();
+	vc_slab_unlock();
 	return o;
 }
 
-void slab_free(struct vcache_object *o)
+void vc_slab_free(struct vcache_object *o)
 {
 	atomic_store(&o->magic, OBJ_MAGIC_DEAD);
-	slab_lock();
+	vc_slab_lock();
 	o->free_next = NULL;
 	if (free_tail)
 		free_tail->free_next = o;
 	else
 		free_head = o;
 	free_tail = o;
-	slab_unlock();
+	vc_slab_unlock();
 }
 
 /* Does p point at the start of a slot of ours? Lock-free. */
@@ -108,7 +108,7 @@ static bool slab_contains(const struct vcache_object *p)
 	return false;
 }
 
-int object_check(const struct vcache_object *o)
+int vc_object_check(const struct vcache_object *o)
 {
 	if (!o || !slab_contains(o))
 		return -EINVAL;
@@ -122,7 +122,7 @@ int object_check(const struct vcache_object *o)
  * is published (start last) after the object is fully set up and cleared
  * (start first) before it is torn down.
  */
-struct vcache_object *slab_find(uintptr_t addr)
+struct vcache_object *vc_slab_find(uintptr_t addr)
 {
 	size_t n = atomic_load(&nblocks);
 

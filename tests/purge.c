@@ -9,17 +9,33 @@
  * cannot be reclaimed without swap, so on this machine "the purge did
  * nothing" is observable with mincore(). No mock: if the library did not
  * really make a page volatile, it is not purged.
+ *
+ * One subtlety: MADV_FREE only queues a page in a per-CPU batch; the page
+ * becomes lazy-free (droppable) when that CPU's batch is drained, and
+ * MADV_PAGEOUT drains only the batch of the CPU it runs on. A page made
+ * volatile by another thread (the idle-delay thread, a fault on another
+ * thread) may sit in another CPU's batch for a long time. So the purge is
+ * issued once on every CPU this thread may run on: each call drains that
+ * CPU's batch, then reclaims. The reverse matters too: a page that could
+ * not be reclaimed (pinned) goes back through the batch of the CPU the
+ * pageout ran on, and a later MADV_FREE from another CPU would miss it. So
+ * afterwards every CPU's batch is drained once more, with MADV_COLD on an
+ * untouched page (it drains the local batch and does nothing else).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "tutil.h"
 
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
@@ -52,14 +68,65 @@ size_t resident_pages(const void *addr, size_t len)
 	return res;
 }
 
+static void pageout(uintptr_t start, size_t span)
+{
+	ck_assert_msg(madvise((void *)start, span, MADV_PAGEOUT) == 0,
+		      "madvise(MADV_PAGEOUT): %m");
+}
+
+static void drain_here(void)
+{
+	static void *untouched;
+
+	if (!untouched) {
+		untouched = mmap(NULL, pagesz, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ck_assert_ptr_ne(untouched, MAP_FAILED);
+	}
+	ck_assert_int_eq(madvise(untouched, pagesz, MADV_COLD), 0);
+}
+
+/* Run fn(start, span) once on each CPU of *cpus. */
+static void on_each_cpu(const cpu_set_t *cpus,
+			void (*fn)(uintptr_t start, size_t span),
+			uintptr_t start, size_t span)
+{
+	cpu_set_t one;
+	int cpu;
+
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, cpus))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) == 0)
+			fn(start, span);
+	}
+}
+
+static void drain(uintptr_t start, size_t span)
+{
+	(void)start;
+	(void)span;
+	drain_here();
+}
+
 size_t purge_range(void *addr, size_t len)
 {
 	uintptr_t start;
+	cpu_set_t saved;
 	size_t span;
 
 	page_span(addr, len, &start, &span);
-	ck_assert_msg(madvise((void *)start, span, MADV_PAGEOUT) == 0,
-		      "madvise(MADV_PAGEOUT): %m");
+	if (sched_getaffinity(0, sizeof(saved), &saved)) {
+		pageout(start, span);
+		drain_here();
+	} else {
+		on_each_cpu(&saved, pageout, start, span);
+		on_each_cpu(&saved, drain, 0, 0);
+		ck_assert_int_eq(sched_setaffinity(0, sizeof(saved), &saved),
+				 0);
+	}
 	return span / pagesz - resident_pages((void *)start, span);
 }
 

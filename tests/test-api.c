@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "tutil.h"
 
@@ -82,6 +84,57 @@ START_TEST(test_api_new_invalid)
 	ck_assert_int_eq(setenv("VCACHE_BACKEND", "bogus", 1), 0);
 	ck_assert_errno(vcache_new(NULL, &c), EINVAL);
 	ck_assert_ptr_null(c);
+}
+END_TEST
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN 1
+#endif
+#endif
+
+/*
+ * Out of memory for real: cap the address space of a child at what it
+ * uses now, then create caches until one cannot be allocated. The failure
+ * must be -ENOMEM, cleanly.
+ */
+static int new_until_enomem(void *arg)
+{
+	struct rlimit rl;
+	long pages = 0, dummy;
+	FILE *f = fopen("/proc/self/statm", "r");
+	vcache *c;
+	int i, r = 0;
+
+	(void)arg;
+	CHILD_CHECK(f && fscanf(f, "%ld %ld", &pages, &dummy) == 2);
+	fclose(f);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)pages * pagesz + (1 << 20);
+	CHILD_CHECK(setrlimit(RLIMIT_AS, &rl) == 0);
+	for (i = 0; i < 1000000; i++) {
+		c = NULL;
+		r = vcache_new(NULL, &c);
+		if (r)
+			break;
+	}
+	fprintf(stderr, "vcache_new failed with %d after %d caches\n", r, i);
+	CHILD_CHECK(r == -ENOMEM);
+	CHILD_CHECK(c == NULL);
+	return 0;
+}
+
+START_TEST(test_api_new_enomem)
+{
+	int st;
+
+#ifdef ASAN
+	SKIP_IF(true, "ASan needs more address space than RLIMIT_AS leaves");
+#endif
+	st = run_in_child(new_until_enomem, NULL);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
 }
 END_TEST
 
@@ -282,6 +335,15 @@ START_TEST(test_api_create_filled)
 	/* Left volatile: the kernel may take it at once. */
 	if (tcache_purges(c))
 		ck_assert_uint_eq(purge_range(vcache_object_data(o), size), 4);
+	vcache_object_unref(o);
+
+	/* Smaller than a page: one short chunk, all of it correct. */
+	o = tobj_create(c, "tiny", 100, 0, &t);
+	ck_assert_uint_eq(vcache_object_size(o), 100);
+	assert_content(o, t.seed, 0, 100);
+	ck_assert_int_eq(vcache_pin_range(o, 99, 1, 0), VCACHE_INTACT);
+	ck_assert_errno(vcache_pin_range(o, 100, 1, 0), EINVAL);
+	ck_assert_int_eq(vcache_unpin(o), 0);
 	vcache_object_unref(o);
 
 	/* chunk_size 0 means the page size. */
@@ -503,6 +565,7 @@ int main(void)
 
 	tc = ttcase("cache");
 	tcase_add_test(tc, test_api_new_invalid);
+	tcase_add_test(tc, test_api_new_enomem);
 	tcase_add_test(tc, test_api_options_init);
 	tcase_add_test(tc, test_api_free_busy);
 	tcase_add_test(tc, test_api_free_with_objects);

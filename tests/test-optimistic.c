@@ -98,7 +98,7 @@ START_TEST(test_optimistic_write_to_purged)
 	tobj_init(&t, 23);
 	o = tobj_create(c, "write", size, 0, &t);
 	ck_assert_uint_eq(purge_range(data(o), size), 4);
-	/* A store faults too: the chunk is regenerated, then the store lands. */
+	/* A store faults too: the chunk is regenerated, then it lands. */
 	v = ~gen_byte(t.seed, off);
 	data(o)[off] = v;
 	ck_assert_uint_eq(data(o)[off], v);
@@ -220,7 +220,8 @@ START_TEST(test_optimistic_concurrent_once)
 		/* Create filled each chunk once, each round once more. */
 		for (i = 0; i < CHUNKS; i++)
 			ck_assert_msg(atomic_load(&counts[i]) == 1u + round,
-				      "chunk %zu regenerated %u times in %d rounds",
+				      "chunk %zu regenerated %u times in "
+				      "%d rounds",
 				      i, atomic_load(&counts[i]), round);
 	}
 	pthread_barrier_destroy(&start);

@@ -362,7 +362,8 @@ START_TEST(test_sigbus_regen_failure_siglongjmp)
 	ck_assert_ptr_eq(hs.object, o);
 	ck_assert_int_eq(hs.error, -EIO);
 	ck_assert_msg(hs.offset >= 2 * pagesz && hs.offset <= fault,
-		      "hook offset %zu is not in the faulting chunk", hs.offset);
+		      "hook offset %zu is not in the faulting chunk",
+		      hs.offset);
 	/* Once the callback works again, so does the object. */
 	atomic_store(&t.fail, 0);
 	assert_content(o, t.seed, 0, size);

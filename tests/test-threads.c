@@ -100,8 +100,9 @@ static void step(struct shared *sh, unsigned int id, unsigned int *rng,
 			gen_fill(p + off, seed, off, len);
 		bad = gen_check(p + off, seed, off, len);
 		if (bad != SIZE_MAX)
-			record_failure(sh, r == VCACHE_INTACT ? "INTACT but wrong" :
-			     "content after refill", k, first, bad);
+			record_failure(sh, r == VCACHE_INTACT ?
+				       "INTACT but wrong" :
+				       "content after refill", k, first, bad);
 		r = vcache_unpin_range(o, off, len);
 		if (r)
 			record_failure(sh, "unpin", k, first, r);
@@ -169,8 +170,9 @@ START_TEST(test_threads_stress)
 		pthread_join(th[i], NULL);
 	pthread_join(purger, NULL);
 
-	ck_assert_msg(atomic_load(&sh->failures) == 0, "%lu failures, first: %s",
-		      atomic_load(&sh->failures), sh->first_failure);
+	ck_assert_msg(atomic_load(&sh->failures) == 0,
+		      "%lu failures, first: %s", atomic_load(&sh->failures),
+		      sh->first_failure);
 	for (i = 0; i < ALL_OBJECTS; i++) {
 		ck_assert_uint_eq(atomic_load(&sh->tobj[i].bad_args), 0);
 		assert_content(sh->obj[i], sh->tobj[i].seed, 0, 64 * pagesz);
@@ -194,6 +196,87 @@ START_TEST(test_threads_stress)
 }
 END_TEST
 
+/*
+ * Objects come and go while others look them up by name: every call is
+ * allowed concurrently, and the only errors are the documented races
+ * (ENOENT for a name just removed, EBUSY for an object another thread
+ * has pinned).
+ */
+enum { NAMES = 8, LIFETIME_ITERATIONS = 2000 };
+
+struct lifetime {
+	vcache *cache;
+	struct tobj tobj;
+	unsigned int id;
+	atomic_ulong *failures;
+};
+
+static void *lifetime_main(void *arg)
+{
+	struct lifetime *l = arg;
+	unsigned int rng = 99 + l->id;
+	unsigned long i;
+
+	for (i = 0; i < LIFETIME_ITERATIONS; i++) {
+		vcache_object *o = NULL;
+		char name[32];
+		int r;
+
+		snprintf(name, sizeof(name), "life-%u",
+			 (unsigned int)rand_r(&rng) % NAMES);
+		r = vcache_object_create(l->cache, name, 2 * pagesz, 0,
+					 tobj_regen, &l->tobj, 0, &o);
+		if (r == -EEXIST)
+			r = vcache_object_lookup(l->cache, name, &o);
+		if (r == -ENOENT)
+			continue; /* removed between the two calls */
+		if (r) {
+			atomic_fetch_add(l->failures, 1);
+			continue;
+		}
+		r = vcache_pin(o, VCACHE_PIN_REGENERATE);
+		if (r < 0 || gen_check(vcache_object_data(o), l->tobj.seed, 0,
+				       2 * pagesz) != SIZE_MAX)
+			atomic_fetch_add(l->failures, 1);
+		if (r >= 0 && vcache_unpin(o))
+			atomic_fetch_add(l->failures, 1);
+		if (i % 2) {
+			r = vcache_object_remove(o);
+			if (r && r != -ENOENT && r != -EBUSY)
+				atomic_fetch_add(l->failures, 1);
+		}
+		vcache_object_unref(o);
+	}
+	return NULL;
+}
+
+START_TEST(test_threads_lifetime)
+{
+	vcache *c = tcache_new();
+	atomic_ulong failures = 0;
+	struct lifetime l[WORKERS];
+	pthread_t th[WORKERS];
+	unsigned int i;
+
+	for (i = 0; i < WORKERS; i++) {
+		l[i].cache = c;
+		/* One seed for all: any thread may find any thread's object. */
+		tobj_init(&l[i].tobj, 200);
+		l[i].id = i;
+		l[i].failures = &failures;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, lifetime_main,
+						&l[i]),
+				 0);
+	}
+	for (i = 0; i < WORKERS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_uint_eq(atomic_load(&failures), 0);
+	for (i = 0; i < WORKERS; i++)
+		ck_assert_uint_eq(atomic_load(&l[i].tobj.bad_args), 0);
+	tcache_free(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("threads");
@@ -202,5 +285,9 @@ int main(void)
 	tc = ttcase("stress");
 	tcase_add_test(tc, test_threads_stress);
 	suite_add_tcase(s, tc);
-	return run_suite(s);
+
+	tc = ttcase("lifetime");
+	tcase_add_test(tc, test_threads_lifetime);
+	suite_add_tcase(s, tc);
+	return run_suite_smp(s);
 }

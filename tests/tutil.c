@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -226,13 +227,32 @@ static bool forced_backend_refused(void)
 	return true;
 }
 
-int run_suite(Suite *suite)
+static void bind_to_one_cpu(void)
+{
+	cpu_set_t set;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); cpu++)
+		;
+	if (cpu == CPU_SETSIZE)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) == 0)
+		printf("bound to CPU %d (see run_suite() in tutil.h)\n", cpu);
+}
+
+static int run(Suite *suite, bool smp)
 {
 	SRunner *sr;
 	int failed;
 
 	pagesz = sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!smp)
+		bind_to_one_cpu();
 	sr = srunner_create(suite);
 	if (forced_backend_refused()) {
 		srunner_free(sr);
@@ -242,4 +262,14 @@ int run_suite(Suite *suite)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int run_suite(Suite *suite)
+{
+	return run(suite, false);
+}
+
+int run_suite_smp(Suite *suite)
+{
+	return run(suite, true);
 }
