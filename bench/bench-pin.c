@@ -353,6 +353,8 @@ static void usage(const char *argv0)
 	printf("usage: %s [--backend uffd|none|vrange]... [--size KiB]...\n"
 	       "          [--delay MS]... (at most 2) [--chunk KiB] [--reps N]"
 	       " [--quick]\n"
+	       "          [--sample-ms MS] (default 20; raise it on a coarse "
+	       "clock)\n"
 	       "default: every backend, sizes 64 1024 16384 KiB, "
 	       "delays 0 and 100 ms, chunk = page, 11 reps\n", argv0);
 }
@@ -365,6 +367,7 @@ int main(int argc, char **argv)
 		{ "delay", required_argument, NULL, 'd' },
 		{ "reps", required_argument, NULL, 'r' },
 		{ "chunk", required_argument, NULL, 'c' },
+		{ "sample-ms", required_argument, NULL, 'S' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -377,7 +380,7 @@ int main(int argc, char **argv)
 	const char *reason;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "b:s:d:r:c:qh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "b:s:d:r:c:S:qh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'b':
 			if (nbe == 3 || bench_parse_backend(optarg, &bes[nbe])) {
@@ -409,6 +412,13 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			chunk_size = strtoul(optarg, NULL, 0) * BENCH_KIB;
+			break;
+		case 'S':
+			target_ns = (double)strtoul(optarg, NULL, 0) * 1e6;
+			if (target_ns < 1e6) {
+				usage(argv[0]);
+				return 2;
+			}
 			break;
 		case 'q':
 			target_ns = 3e6;

@@ -107,6 +107,14 @@ void bench_print_context(const char *title, int argc, char **argv)
 	printf("# memory:  %s, swap %s, page %zu B, THP %s\n", mem, swap,
 	       bench_page_size(), thp);
 	printf("# load:    %s (1/5/15 min, runnable/total, last pid)\n", load);
+	{
+		struct timespec res;
+
+		/* A guest without TSC ticks in jiffies: samples quantise. */
+		if (clock_getres(CLOCK_MONOTONIC, &res) == 0)
+			printf("# clock:   CLOCK_MONOTONIC, resolution %ld ns\n",
+			       res.tv_nsec + res.tv_sec * 1000000000l);
+	}
 	printf("# command:");
 	for (int i = 0; i < argc; i++)
 		printf(" %s", argv[i]);

@@ -343,6 +343,8 @@ int main(int argc, char **argv)
 
 	r = run(&o, cache, tv);
 	tabview_status(tv, cache, !o.quiet, 1);
+	if (interrupted)
+		printf("interrupted\n");
 	if (r < 0)
 		fprintf(stderr, "tabcache: %s\n", strerror(-r));
 	mismatched = tabview_summary(tv, cache, stdout);

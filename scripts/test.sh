@@ -2,7 +2,8 @@
 # The README's second command (and CI's): every test of the project.
 #   1. libvcache + examples, warnings as errors, every native backend
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. the patched kernel: build (cached), boot under QEMU, guest tests
+#   3. the patched kernel: build (cached), boot under QEMU, run the vrange
+#      selftest, the library suite on every backend and the examples there
 # Set VCACHE_SKIP_KERNEL=1 to run only 1 and 2 (it says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,14 @@ meson test -C build-asan --print-errorlogs --suite lib --suite examples
 if [ "${VCACHE_SKIP_KERNEL:-0}" = 1 ]; then
 	stage "kernel tests SKIPPED (VCACHE_SKIP_KERNEL=1)"
 else
-	stage "patched kernel under QEMU"
-	kernel/run-tests.sh
+	stage "patched kernel under QEMU: selftests, library suite, examples"
+	# The guest runs the native build's programs (dynamic; the harness
+	# copies their libraries): every Check program on vrange, uffd and
+	# none, then the demos. Logs: build-test/kernel-test/.
+	tests/guest/prepare.sh build-test build-test/guest-extra >/dev/null
+	# Under TCG the whole guest run takes 10-25 minutes: allow 50.
+	VCACHE_KERNEL_LOG="$PWD/build-test/kernel-test/guest.log" \
+	VCACHE_QEMU_TIMEOUT=${VCACHE_QEMU_TIMEOUT:-3000} \
+		kernel/run-tests.sh --extra-dir build-test/guest-extra
 fi
 stage "all tests passed"

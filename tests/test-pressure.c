@@ -205,10 +205,39 @@ START_TEST(test_pressure_cgroup)
 }
 END_TEST
 
+/*
+ * The premise of every forced purge in this suite, checked without the
+ * library: MADV_PAGEOUT drops lazy-free anonymous pages (no swap needed)
+ * and, without swap, keeps ordinary ones.
+ */
+START_TEST(test_pressure_pageout_premise)
+{
+	size_t n = 16, size = n * pagesz;
+	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	memset(p, 0x5a, size);
+	ck_assert_int_eq(madvise(p, size / 2, MADV_FREE), 0);
+	ck_assert_uint_eq(purge_range(p, size / 2), n / 2);
+	/* A discarded lazy-free page reads as zeros: what the library hides. */
+	ck_assert_uint_eq(p[0], 0);
+	if (!have_swap()) {
+		ck_assert_uint_eq(purge_range(p + size / 2, size / 2), 0);
+		ck_assert_uint_eq(p[size - 1], 0x5a);
+	}
+	ck_assert_int_eq(munmap(p, size), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pressure");
 	TCase *tc;
+
+	tc = ttcase("premise");
+	tcase_add_test(tc, test_pressure_pageout_premise);
+	suite_add_tcase(s, tc);
 
 	tc = ttcase("cgroup");
 	tcase_add_test(tc, test_pressure_cgroup);

@@ -18,7 +18,16 @@
 #define MADV_PAGEOUT 21
 #endif
 
-enum { WORKERS = 4, OBJECTS = 2, ITERATIONS = 20000 };
+enum { WORKERS = 4, OBJECTS = 2 };
+
+/* Steps per worker; VCACHE_TEST_ITERATIONS lowers it for slow guests. */
+static unsigned long iterations(void)
+{
+	const char *env = getenv("VCACHE_TEST_ITERATIONS");
+	unsigned long n = env ? strtoul(env, NULL, 10) : 0;
+
+	return n ? n : 20000;
+}
 
 /*
  * Shared objects see pins with VCACHE_PIN_REGENERATE and optimistic reads
@@ -114,9 +123,9 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	unsigned int rng = 1234 + w->id;
-	unsigned long i;
+	unsigned long i, n = iterations();
 
-	for (i = 0; i < ITERATIONS; i++)
+	for (i = 0; i < n; i++)
 		step(w->sh, w->id, &rng, i + w->id);
 	atomic_fetch_sub(&w->sh->workers_left, 1);
 	return NULL;

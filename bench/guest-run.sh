@@ -1,0 +1,12 @@
+#!/bin/sh
+# Guest side of the vcache benchmarks: run inside the patched-kernel QEMU
+# guest (kernel/run-tests.sh --tests extra --extra-dir THIS_DIR). Sizes are
+# reduced for a TCG guest; times are emulated and the clock may tick in
+# jiffies: only ratios between backends inside this one run mean anything.
+cd /extra
+echo "### bench: vrange syscall_nr: $(cat /sys/kernel/mm/vrange/syscall_nr 2>&1)"
+./bench-pin --sample-ms 200 --reps 5 --size 64 --size 1024 --backend none --backend uffd --backend vrange
+./bench-regen --mib 8 --reps 5 --backend uffd --backend vrange
+./bench-pressure --backend vrange --objects 24 --object-mib 4 --limit-mib 48 --rounds 2
+./bench-pressure --backend uffd --objects 24 --object-mib 4 --limit-mib 48 --rounds 2 --mode vcache-pin --mode vcache-opt
+exit 0

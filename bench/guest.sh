@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run the benchmarks inside the patched-kernel QEMU guest (vrange backend
+# available there): builds them, assembles an extra dir with
+# bench/guest-run.sh as its run.sh, and boots it with kernel/run-tests.sh.
+# Usage: bench/guest.sh [OUTDIR]   (BUILD: build dir, default build-bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD:-build-bench}
+out=$(mkdir -p "${1:-$build/guest}" && cd "${1:-$build/guest}" && pwd)
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+ninja -C "$build" bench/bench-pin bench/bench-regen bench/bench-pressure
+extra=$out/extra
+rm -rf "$extra"
+mkdir -p "$extra"
+cp "$build"/bench/bench-{pin,regen,pressure} "$extra/"
+cp bench/guest-run.sh "$extra/run.sh"
+VCACHE_KERNEL_LOG=$out/guest.log VCACHE_QEMU_MEM=${VCACHE_QEMU_MEM:-1G} \
+	kernel/run-tests.sh --tests extra --extra-dir "$extra"
+echo "guest output: $out/guest.log"

@@ -1,0 +1,19 @@
+#!/bin/sh
+# The examples on the patched kernel, run by tests/guest/run.sh inside the
+# QEMU guest (small RAM, no swap). tabcache makes its own memory cgroup
+# (v2 in the guest) and must see purges (--expect-purges), on vrange and,
+# for comparison on the same kernel, on uffd; every pixel is checked.
+rc=0
+step() {
+	echo "## example: $*"
+	"$@"
+	r=$?
+	echo "## example rc=$r: $*"
+	[ $r = 0 ] || rc=1
+}
+step ./imgcache
+step env VCACHE_BACKEND=uffd ./imgcache
+step ./tabcache --switches 60 --expect-purges --backend vrange --quiet
+step ./tabcache --switches 60 --expect-purges --backend uffd --quiet
+step ./tabcache --switches 20 --expect-purges --backend vrange --bad-regen --quiet
+exit $rc
