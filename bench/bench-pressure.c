@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench-cgroup.h"
+#include "cgroup.h"
 #include "bench-util.h"
 
 #define MAX_OBJECTS 1024
@@ -76,7 +76,28 @@ struct result {
 };
 
 static int report_fd = -1;
-static struct bench_cgroup group;
+static struct cgroup_group group;
+
+/* A counter of the group in v1 or v2 spelling, or -1. */
+static int64_t group_number(const char *v1_file, const char *v2_file)
+{
+	uint64_t v;
+
+	if (cgroup_read_u64(group.dir, group.version == 1 ? v1_file : v2_file,
+			    &v) < 0)
+		return -1;
+	return (int64_t)v;
+}
+
+/* "key N" from a flat keyed file of the group, or -1. */
+static int64_t group_key(const char *file, const char *key)
+{
+	uint64_t v;
+
+	if (cgroup_read_key(group.dir, file, key, &v) < 0)
+		return -1;
+	return (int64_t)v;
+}
 
 static void report(struct msg *m)
 {
@@ -160,7 +181,7 @@ static void fill_msg(struct msg *m, enum mode mode)
 		m->purges = st.purges;
 		m->faults = st.faults;
 	}
-	m->cg_usage = bench_cgroup_usage(&group);
+	m->cg_usage = group_number("memory.usage_in_bytes", "memory.current");
 	m->rss_kib = vm_rss_kib();
 }
 
@@ -277,7 +298,7 @@ static void child(enum mode mode)
 	int r;
 
 	alarm(cfg.timeout_s); /* never outlive a stuck run */
-	r = bench_cgroup_enter(&group, 0);
+	r = cgroup_enter(&group, 0);
 	if (r < 0)
 		report_error(r, "joining the cgroup");
 	setup(mode);
@@ -306,24 +327,26 @@ static void child(enum mode mode)
 
 static int run_mode(enum mode mode, struct result *res)
 {
-	const char *reason;
-	char name[64];
+	char name[64], why[512];
 	int fds[2], r;
 	pid_t pid;
 	struct msg m;
 
 	memset(res, 0, sizeof(*res));
-	snprintf(name, sizeof(name), "vcache-bench-%d-%s", (int)getpid(),
-		 mode_names[mode]);
-	r = bench_cgroup_create(&group, name, cfg.limit, &reason);
+	snprintf(name, sizeof(name), "vcache-bench-%s", mode_names[mode]);
+	r = cgroup_create(&group, name, cfg.limit, why, sizeof(why));
 	if (r < 0) {
-		printf("  skipped: %s: %s\n", reason, strerror(-r));
+		printf("  skipped: %s\n", why);
 		return r;
 	}
-	printf("  in %s group %s\n", bench_cgroup_kind(&group), group.path);
+	/* The comparison is against no swap: keep it so if swap is on (the
+	 * file is absent without swap accounting; nothing to do then). */
+	if (group.version == 2)
+		(void)cgroup_write(group.dir, "memory.swap.max", "0");
+	printf("  in cgroup v%d group %s\n", group.version, group.dir);
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		r = -errno;
-		bench_cgroup_remove(&group);
+		cgroup_remove(&group);
 		return r;
 	}
 	fflush(stdout);
@@ -347,12 +370,17 @@ static int run_mode(enum mode mode, struct result *res)
 	close(fds[0]);
 	if (pid > 0)
 		waitpid(pid, &res->status, 0);
-	res->max_usage = bench_cgroup_peak(&group);
-	res->failcnt = bench_cgroup_limit_hits(&group);
-	res->oom_kills = bench_cgroup_oom_kills(&group);
-	r = bench_cgroup_remove(&group);
+	res->max_usage = group_number("memory.max_usage_in_bytes",
+				      "memory.peak");
+	/* Times the limit was hit: v1 failcnt, v2 "max" events. */
+	res->failcnt = group.version == 1 ?
+		       group_number("memory.failcnt", NULL) :
+		       group_key("memory.events", "max");
+	res->oom_kills = group_key(group.version == 1 ? "memory.oom_control" :
+				   "memory.events", "oom_kill");
+	r = cgroup_remove(&group);
 	if (r < 0)
-		printf("  (could not remove %s: %s)\n", group.path,
+		printf("  (could not remove %s: %s)\n", group.dir,
 		       strerror(-r));
 	return pid < 0 ? -errno : 0;
 }

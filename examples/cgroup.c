@@ -9,12 +9,17 @@
  */
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Does the comma-separated list contain word? */
@@ -120,7 +125,7 @@ int cgroup_self(char *dir, size_t size, int *ret_version)
 	return 0;
 }
 
-static int read_u64(const char *dir, const char *file, uint64_t *ret)
+int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret)
 {
 	char path[PATH_MAX], buf[64];
 	int r;
@@ -167,11 +172,12 @@ int cgroup_headroom(const char *dir, int version, uint64_t *ret_bytes)
 	uint64_t limit, usage, reclaimable;
 	int r;
 
-	r = read_u64(dir, version == 1 ? "memory.limit_in_bytes" :
-			  "memory.max", &limit);
+	r = cgroup_read_u64(dir, version == 1 ? "memory.limit_in_bytes" :
+			    "memory.max", &limit);
 	if (r == 0)
-		r = read_u64(dir, version == 1 ? "memory.usage_in_bytes" :
-				  "memory.current", &usage);
+		r = cgroup_read_u64(dir, version == 1 ?
+				    "memory.usage_in_bytes" : "memory.current",
+				    &usage);
 	if (r < 0)
 		return r;
 	/* v1 spells "unlimited" as a huge page-aligned number. */
@@ -221,4 +227,163 @@ int cgroup_write(const char *dir, const char *file, const char *value)
 	if (n < 0)
 		return (int)n;
 	return (size_t)n == len ? 0 : -EIO;
+}
+
+int cgroup_read_key(const char *dir, const char *file, const char *key,
+		    uint64_t *ret)
+{
+	char path[PATH_MAX], k[64];
+	unsigned long long value;
+	int r = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (r < 0 && fscanf(f, "%63s %llu", k, &value) == 2)
+		if (strcmp(k, key) == 0) {
+			*ret = value;
+			r = 0;
+		}
+	fclose(f);
+	return r;
+}
+
+/* Say in why what went wrong. */
+static void say(char *why, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, size, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Remove groups <name>.<pid> left by earlier runs that died without
+ * cleaning up (a crash, SIGKILL): a group whose process is gone is empty,
+ * so rmdir works.
+ */
+static void sweep_stale_groups(const char *parent, const char *name)
+{
+	size_t n = strlen(name);
+	char path[PATH_MAX], *end;
+	struct dirent *de;
+	DIR *dir = opendir(parent);
+	long pid;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, name, n) != 0 || de->d_name[n] != '.')
+			continue;
+		pid = strtol(de->d_name + n + 1, &end, 10);
+		if (*end || end == de->d_name + n + 1 || pid <= 0 ||
+		    pid == (long)getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent,
+				     de->d_name) < sizeof(path))
+			rmdir(path);
+	}
+	closedir(dir);
+}
+
+int cgroup_create(struct cgroup_group *g, const char *name, size_t limit,
+		  char *why, size_t why_size)
+{
+	char value[32];
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	r = cgroup_self(g->parent, sizeof(g->parent), &g->version);
+	if (r < 0) {
+		say(why, why_size, "no memory cgroup controller found");
+		return r;
+	}
+	if ((size_t)snprintf(g->dir, sizeof(g->dir), "%s/%s.%d", g->parent,
+			     name, (int)getpid()) >= sizeof(g->dir)) {
+		say(why, why_size, "cgroup path too long");
+		return -ENAMETOOLONG;
+	}
+	sweep_stale_groups(g->parent, name);
+	/* In v2 a group only gets memory.max if its parent enables the
+	 * memory controller for children. That is allowed only where the
+	 * parent has no processes of its own or is the root (as in a test
+	 * VM); elsewhere it fails and we say so. */
+	if (g->version == 2 && !cgroup_has(g->parent, "cgroup.subtree_control",
+					   "memory")) {
+		r = cgroup_write(g->parent, "cgroup.subtree_control",
+				 "+memory");
+		if (r < 0) {
+			say(why, why_size, "cgroup v2: %s does not enable the "
+			    "memory controller for children and cannot: %s",
+			    g->parent, strerror(-r));
+			return r;
+		}
+		g->enabled_memory = 1;
+	}
+	if (mkdir(g->dir, 0755) < 0) {
+		r = -errno;
+		say(why, why_size, "cgroup v%d: cannot create %s: %s",
+		    g->version, g->dir, strerror(-r));
+		goto disable_memory;
+	}
+	snprintf(value, sizeof(value), "%zu", limit);
+	r = cgroup_write(g->dir, g->version == 1 ? "memory.limit_in_bytes" :
+			 "memory.max", value);
+	if (r < 0) {
+		say(why, why_size, "cgroup v%d: cannot set a limit in %s: %s%s",
+		    g->version, g->dir, strerror(-r),
+		    g->version == 2 && r == -ENOENT ?
+		    " (the parent does not delegate the memory controller)" :
+		    "");
+		rmdir(g->dir);
+		goto disable_memory;
+	}
+	return 0;
+
+disable_memory:
+	if (g->enabled_memory)
+		cgroup_write(g->parent, "cgroup.subtree_control", "-memory");
+	g->enabled_memory = 0;
+	return r;
+}
+
+int cgroup_enter(const struct cgroup_group *g, pid_t pid)
+{
+	char value[32];
+
+	snprintf(value, sizeof(value), "%d", pid ? (int)pid : (int)getpid());
+	return cgroup_write(g->dir, "cgroup.procs", value);
+}
+
+int cgroup_leave(const struct cgroup_group *g)
+{
+	char value[32];
+
+	snprintf(value, sizeof(value), "%d", (int)getpid());
+	return cgroup_write(g->parent, "cgroup.procs", value);
+}
+
+int cgroup_remove(struct cgroup_group *g)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int r = 0;
+
+	/* The kernel may take a moment to notice the group is empty (its
+	 * last task just exited or moved out). */
+	for (int i = 0; i < 100; i++) {
+		r = rmdir(g->dir) < 0 ? -errno : 0;
+		if (r != -EBUSY)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (g->enabled_memory)
+		cgroup_write(g->parent, "cgroup.subtree_control", "-memory");
+	g->enabled_memory = 0;
+	return r;
 }

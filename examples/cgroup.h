@@ -2,14 +2,17 @@
 /*
  * cgroup.h - find and use this process's memory cgroup (v1 or v2)
  *
- * Small helpers for pressure.c and hog.c. They return 0 or a negative
+ * Small helpers for pressure.c and hog.c, also used by the pressure test
+ * (tests/test-pressure.c) and bench-pressure. They return 0 or a negative
  * errno, like the library.
  */
 #ifndef CGROUP_H
 #define CGROUP_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CGROUP_UNLIMITED UINT64_MAX
 
@@ -33,5 +36,39 @@ int cgroup_has(const char *dir, const char *file, const char *word);
 
 /* Write a string to dir/file. */
 int cgroup_write(const char *dir, const char *file, const char *value);
+
+/* A number in dir/file ("max" reads as CGROUP_UNLIMITED). */
+int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret);
+
+/* The value of "key N" in the flat keyed file dir/file; -ENOENT if absent. */
+int cgroup_read_key(const char *dir, const char *file, const char *key,
+		    uint64_t *ret);
+
+/* A memory-limited group made by cgroup_create(). */
+struct cgroup_group {
+	int version;                /* 1 or 2 */
+	char dir[PATH_MAX];         /* the group: <parent>/<name>.<pid> */
+	char parent[PATH_MAX];      /* the cgroup this process was in */
+	int enabled_memory;         /* we enabled v2 memory in parent's
+				     * cgroup.subtree_control */
+};
+
+/*
+ * Create the group <name>.<pid> with a memory limit inside this process's
+ * own memory cgroup, so limits set from outside still apply on top. Groups
+ * of the same name left by dead processes are removed first. On failure,
+ * why (if not NULL) says in words what went wrong.
+ */
+int cgroup_create(struct cgroup_group *g, const char *name, size_t limit,
+		  char *why, size_t why_size);
+
+/* Move pid (0: the caller) into the group. */
+int cgroup_enter(const struct cgroup_group *g, pid_t pid);
+
+/* Move the caller back to the parent group (a no-op if it is there). */
+int cgroup_leave(const struct cgroup_group *g);
+
+/* Remove the group, which must be empty, and undo cgroup_create(). */
+int cgroup_remove(struct cgroup_group *g);
 
 #endif /* CGROUP_H */

@@ -10,15 +10,9 @@
 #include "cgroup.h"
 #include "hog.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #define MIB (1024.0 * 1024.0)
 
@@ -41,109 +35,24 @@ static void explain_small(struct pressure *p, size_t total)
 			"more tabs)");
 }
 
-/*
- * Remove groups left by earlier runs that died without cleaning up (a
- * crash, SIGKILL): a group whose process is gone is empty, so rmdir works.
- */
-static void sweep_stale_groups(const char *parent)
+static int cgroup_start(struct pressure *p)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *dir = opendir(parent);
-	int pid;
+	char why[512];
+	int r;
 
-	if (!dir)
-		return;
-	while ((de = readdir(dir))) {
-		if (sscanf(de->d_name, "vcache-tabcache.%d", &pid) != 1 ||
-		    pid == (int)getpid() || kill(pid, 0) == 0 || errno != ESRCH)
-			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent,
-				     de->d_name) < sizeof(path))
-			rmdir(path);
-	}
-	closedir(dir);
-}
-
-static int cgroup_enter(struct pressure *p)
-{
-	char parent[PATH_MAX], value[32];
-	int version, r;
-
-	r = cgroup_self(parent, sizeof(parent), &version);
+	r = cgroup_create(&p->cg, "vcache-tabcache", p->limit, why,
+			  sizeof(why));
 	if (r < 0) {
-		explain(p, "no memory cgroup controller found; ");
+		explain(p, "%s; ", why);
 		return r;
 	}
-	if ((size_t)snprintf(p->group, sizeof(p->group),
-			     "%s/vcache-tabcache.%d", parent, (int)getpid()) >=
-	    sizeof(p->group))
-		return -ENAMETOOLONG;
-	snprintf(p->home, sizeof(p->home), "%s", parent);
-	sweep_stale_groups(parent);
-	/* In v2 a group only gets memory.max if its parent enables the
-	 * memory controller for children. That is allowed only where the
-	 * parent has no processes of its own or is the root (as in a test
-	 * VM); elsewhere it fails and we say so. */
-	if (version == 2 && !cgroup_has(parent, "cgroup.subtree_control",
-					"memory")) {
-		r = cgroup_write(parent, "cgroup.subtree_control", "+memory");
-		if (r < 0) {
-			explain(p, "cgroup v2: %s does not enable the memory "
-				"controller for children and cannot: %s; ",
-				parent, strerror(-r));
-			return r;
-		}
-		p->enabled_memory = 1;
-	}
-	if (mkdir(p->group, 0755) < 0) {
-		r = -errno;
-		explain(p, "cgroup v%d: cannot create %s: %s; ", version,
-			p->group, strerror(-r));
-		goto disable_memory;
-	}
-	snprintf(value, sizeof(value), "%zu", p->limit);
-	r = cgroup_write(p->group, version == 1 ? "memory.limit_in_bytes" :
-			 "memory.max", value);
+	r = cgroup_enter(&p->cg, 0);
 	if (r < 0) {
-		explain(p, "cgroup v%d: cannot set a limit in %s: %s%s; ",
-			version, p->group, strerror(-r),
-			version == 2 && r == -ENOENT ?
-			" (the parent does not delegate the memory controller)" :
-			"");
-		goto remove_group;
+		explain(p, "cgroup v%d: cannot move into %s: %s; ",
+			p->cg.version, p->cg.dir, strerror(-r));
+		cgroup_remove(&p->cg);
 	}
-	snprintf(value, sizeof(value), "%d", (int)getpid());
-	r = cgroup_write(p->group, "cgroup.procs", value);
-	if (r < 0) {
-		explain(p, "cgroup v%d: cannot move into %s: %s; ", version,
-			p->group, strerror(-r));
-		goto remove_group;
-	}
-	p->cgroup_version = version;
-	return 0;
-
-remove_group:
-	rmdir(p->group);
-disable_memory:
-	if (p->enabled_memory)
-		cgroup_write(p->home, "cgroup.subtree_control", "-memory");
-	p->enabled_memory = 0;
 	return r;
-}
-
-static void cgroup_leave(struct pressure *p)
-{
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	char pid[32];
-
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	cgroup_write(p->home, "cgroup.procs", pid);
-	/* The kernel may take a moment to notice the group is empty. */
-	for (int i = 0; i < 50 && rmdir(p->group) < 0 && errno == EBUSY; i++)
-		nanosleep(&ts, NULL);
-	if (p->enabled_memory)
-		cgroup_write(p->home, "cgroup.subtree_control", "-memory");
 }
 
 void pressure_start(struct pressure *p, enum pressure_mode want,
@@ -164,12 +73,12 @@ void pressure_start(struct pressure *p, enum pressure_mode want,
 		return;
 	}
 	if (want == PRESSURE_AUTO || want == PRESSURE_CGROUP) {
-		if (cgroup_enter(p) == 0) {
+		if (cgroup_start(p) == 0) {
 			p->mode = PRESSURE_CGROUP;
 			explain(p, "memory cgroup v%d %s limited to %.0f MiB "
 				"(tabs total %.0f MiB): the kernel reclaims "
-				"this process alone", p->cgroup_version,
-				p->group, p->limit / MIB, total / MIB);
+				"this process alone", p->cg.version,
+				p->cg.dir, p->limit / MIB, total / MIB);
 			explain_small(p, total);
 			return;
 		}
@@ -196,8 +105,10 @@ void pressure_start(struct pressure *p, enum pressure_mode want,
 
 void pressure_stop(struct pressure *p)
 {
-	if (p->mode == PRESSURE_CGROUP)
-		cgroup_leave(p);
+	if (p->mode == PRESSURE_CGROUP) {
+		cgroup_leave(&p->cg);
+		cgroup_remove(&p->cg);
+	}
 	if (p->mode == PRESSURE_HOG && hog_stop(p->hog))
 		fprintf(stderr, "tabcache: the memory hog had died early "
 			"(OOM-killed?)\n");

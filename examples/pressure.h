@@ -18,7 +18,8 @@
 #ifndef PRESSURE_H
 #define PRESSURE_H
 
-#include <limits.h>
+#include "cgroup.h"
+
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -31,11 +32,7 @@ enum pressure_mode {
 
 struct pressure {
 	enum pressure_mode mode;    /* what is in effect */
-	int cgroup_version;         /* 1 or 2 in PRESSURE_CGROUP mode */
-	char group[PATH_MAX];       /* the cgroup directory we created */
-	char home[PATH_MAX];        /* the group we left */
-	int enabled_memory;         /* we enabled v2 memory in home's
-				     * cgroup.subtree_control */
+	struct cgroup_group cg;     /* the group, in PRESSURE_CGROUP mode */
 	size_t limit;               /* the cgroup limit, or what the hog
 				     * leaves free */
 	pid_t hog;                  /* the hog child, or 0 */

@@ -2,7 +2,7 @@
 /*
  * test-pressure.c - purges produced by real memory pressure. A child is
  * moved into a memory cgroup with a limit (v1 memory.limit_in_bytes or v2
- * memory.max, whichever is writable), creates cache objects and then
+ * memory.max; examples/cgroup.c makes it), creates cache objects and then
  * allocates other memory beyond the limit. Without swap the only memory
  * the kernel can take is the volatile objects: if they are not really
  * volatile the child is OOM-killed. Afterwards every object must read
@@ -10,15 +10,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "tutil.h"
 
 #define MiB (1024ul * 1024)
@@ -31,90 +30,19 @@ enum {
 	FILLER_MB = 56,     /* 128 MiB asked of a 96 MiB group */
 };
 
-struct cgroup {
-	char dir[256];
-	char procs[300];
-	bool v2;
-};
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return n;
-}
-
-/* Make a group with a limit; return why not in *why. */
-static bool cgroup_try(struct cgroup *cg, const char *root, bool v2,
-		       const char **why)
-{
-	char path[400], limit[32];
-	int r;
-
-	snprintf(cg->dir, sizeof(cg->dir), "%s/vcache-test-%d", root,
-		 (int)getpid());
-	cg->v2 = v2;
-	if (mkdir(cg->dir, 0755) && errno != EEXIST) {
-		*why = v2 ? "cannot create a cgroup v2 group" :
-			    "cannot create a cgroup v1 memory group";
-		return false;
-	}
-	snprintf(path, sizeof(path), "%s/%s", cg->dir,
-		 v2 ? "memory.max" : "memory.limit_in_bytes");
-	snprintf(limit, sizeof(limit), "%lu", LIMIT_MB * MiB);
-	r = write_file(path, limit);
-	if (r) {
-		rmdir(cg->dir);
-		*why = v2 ? "memory.max is not writable" :
-			    "memory.limit_in_bytes is not writable";
-		return false;
-	}
-	snprintf(cg->procs, sizeof(cg->procs), "%s/cgroup.procs", cg->dir);
-	return true;
-}
-
-static bool cgroup_create(struct cgroup *cg, const char **why)
-{
-	if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0)
-		return cgroup_try(cg, "/sys/fs/cgroup/memory", false, why);
-	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
-		/* Let children of the root have a memory controller. */
-		write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
-		return cgroup_try(cg, "/sys/fs/cgroup", true, why);
-	}
-	*why = "no memory cgroup (v1 or v2) mounted at /sys/fs/cgroup";
-	return false;
-}
-
-static void cgroup_remove(struct cgroup *cg)
-{
-	int i;
-
-	/* The group empties asynchronously after its last task exits. */
-	for (i = 0; i < 100 && rmdir(cg->dir) && errno == EBUSY; i++)
-		usleep(10000);
-}
-
 static int pressure_child(void *arg)
 {
-	struct cgroup *cg = arg;
+	struct cgroup_group *cg = arg;
 	vcache_object *pinned = NULL, *obj[VOLATILE_OBJECTS];
 	struct tobj tpin, t[VOLATILE_OBJECTS];
 	size_t osize = OBJECT_MB * MiB, i, purged = 0;
 	struct vcache_stats st;
 	vcache *c = NULL;
-	char pid[32], name[32];
+	char name[32];
 	uint8_t *filler;
 	int r;
 
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	r = write_file(cg->procs, pid);
+	r = cgroup_enter(cg, 0);
 	if (r) {
 		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
 		return 101;
@@ -186,16 +114,17 @@ static int pressure_child(void *arg)
 
 START_TEST(test_pressure_cgroup)
 {
-	const char *why = NULL;
-	struct cgroup cg;
+	struct cgroup_group cg;
 	vcache *c = tcache_new();
+	char why[512];
 	int st;
 
 	SKIP_UNLESS_PURGING(c);
 	tcache_free(c);
-	SKIP_IF(!cgroup_create(&cg, &why), "%s", why);
-	printf("%s: cgroup %s (%s), limit %d MiB\n", __func__, cg.dir,
-	       cg.v2 ? "v2" : "v1", LIMIT_MB);
+	SKIP_IF(cgroup_create(&cg, "vcache-test", LIMIT_MB * MiB, why,
+			      sizeof(why)) < 0, "%s", why);
+	printf("%s: cgroup %s (v%d), limit %d MiB\n", __func__, cg.dir,
+	       cg.version, LIMIT_MB);
 	st = run_in_child(pressure_child, &cg);
 	cgroup_remove(&cg);
 	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
