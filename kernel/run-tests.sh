@@ -250,6 +250,11 @@ else
 		"${MAKE[@]}" olddefconfig
 	} > "$KBUILD_LOG" 2>&1 || die "kernel configuration failed, see $KBUILD_LOG"
 	check_config "$OBJ/.config" || die "config fragment options were dropped (see above)"
+	# Until this build succeeds, the object dir may hold objects of both
+	# the previous series and this one: remember both sets of files.
+	{ cat "$TREE/.vcache-patched"; cat "$WORK/last-patched" 2>/dev/null || true; } |
+		sort -u > "$WORK/last-patched.new"
+	mv "$WORK/last-patched.new" "$WORK/last-patched"
 	stage "kernel: building bzImage with -j$JOBS (log: $KBUILD_LOG)"
 	if ! "${MAKE[@]}" -j"$JOBS" bzImage headers >> "$KBUILD_LOG" 2>&1; then
 		grep -E 'error|Error' "$KBUILD_LOG" | head -20 >&2
