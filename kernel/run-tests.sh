@@ -99,25 +99,10 @@ die() {
 }
 
 # ---------------------------------------------------------------- deps
-need_pkgs() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" -ne 0 ]; then
-		die "missing packages (run as root or install them): ${missing[*]}"
-	fi
-	stage "installing: ${missing[*]}"
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
-		die "apt-get install ${missing[*]} failed"
-}
-
+# One installer for the whole project: scripts/deps.sh (installs only what
+# is missing; needs root or sudo then).
 stage "deps"
-need_pkgs $SRCPKG qemu-system-x86 busybox-static build-essential bc bison \
-	flex libelf-dev libssl-dev cpio xz-utils patch ccache coreutils util-linux
+"$KDIR/../scripts/deps.sh" kernel || die "missing packages (see above)"
 
 SRCVER=$(dpkg-query -W -f='${Version}' $SRCPKG)
 GCCVER=$(gcc -dumpfullversion)

@@ -4,8 +4,10 @@
 set -euo pipefail
 
 lib_pkgs=(gcc meson ninja-build pkg-config check)
-kernel_pkgs=(linux-source-6.12 qemu-system-x86 busybox-static bc bison flex
-	     libelf-dev libssl-dev cpio xz-utils make)
+# Everything kernel/run-tests.sh uses to build, patch and boot the kernel.
+kernel_pkgs=(linux-source-6.12 qemu-system-x86 busybox-static build-essential
+	     bc bison flex libelf-dev libssl-dev cpio xz-utils patch ccache
+	     coreutils util-linux)
 
 case "${1:-all}" in
 lib)    want=("${lib_pkgs[@]}") ;;
