@@ -30,6 +30,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	sudo=sudo
 fi
 echo "deps: installing ${missing[*]}"
-$sudo apt-get update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+# Wait for a dpkg lock held by another installer instead of failing.
+lock=(-o DPkg::Lock::Timeout=600)
+$sudo apt-get "${lock[@]}" update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -q \
+	--no-install-recommends \
 	"${missing[@]}"
