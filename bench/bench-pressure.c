@@ -176,7 +176,7 @@ static void fill_msg(struct msg *m, enum mode mode)
 	struct vcache_stats st;
 
 	m->regen_bytes = plain_regen_bytes;
-	if (mode <= VCACHE_OPT && vcache_stats_get(cache, &st) == 0) {
+	if (mode <= VCACHE_OPT && vcache_stats_get(cache, &st, sizeof(st)) == 0) {
 		m->regen_bytes = st.regenerations * cfg.chunk;
 		m->purges = st.purges;
 		m->faults = st.faults;

@@ -87,7 +87,9 @@ static uint64_t regens(vcache *cache)
 {
 	struct vcache_stats st;
 
-	return vcache_stats_get(cache, &st) < 0 ? 0 : st.regenerations;
+	if (vcache_stats_get(cache, &st, sizeof(st)) < 0)
+		return 0;
+	return st.regenerations;
 }
 
 /*

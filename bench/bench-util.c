@@ -124,19 +124,13 @@ void bench_print_context(const char *title, int argc, char **argv)
 
 int bench_parse_backend(const char *name, enum vcache_backend *ret_backend)
 {
-	static const enum vcache_backend all[] = {
-		VCACHE_BACKEND_VRANGE, VCACHE_BACKEND_UFFD, VCACHE_BACKEND_NONE,
-	};
+	enum vcache_backend b;
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		const char *n = vcache_backend_name(all[i]);
-
-		if (n && strcmp(n, name) == 0) {
-			*ret_backend = all[i];
-			return 0;
-		}
-	}
-	return -EINVAL;
+	/* A benchmark compares real backends: "auto" is not one. */
+	if (vcache_backend_from_name(name, &b) < 0 || b == VCACHE_BACKEND_AUTO)
+		return -EINVAL;
+	*ret_backend = b;
+	return 0;
 }
 
 int bench_backend_usable(enum vcache_backend backend, const char **ret_reason)

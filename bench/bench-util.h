@@ -41,7 +41,8 @@ const char *bench_fmt_ns(char *buf, size_t len, double ns);
 void bench_print_context(const char *title, int argc, char **argv);
 
 /*
- * Parse a backend name ("uffd", "none", "vrange"). Returns 0 or -EINVAL.
+ * Parse a backend name (vcache_backend_from_name(), "auto" refused).
+ * Returns 0 or -EINVAL.
  */
 int bench_parse_backend(const char *name, enum vcache_backend *ret_backend);
 

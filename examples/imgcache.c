@@ -313,7 +313,7 @@ int main(void)
 	wrong = check(vcache_object_data(img), vcache_object_size(img), ud);
 	printf("  %zu wrong pixels\n", wrong);
 	bad += wrong;
-	if (vcache_stats_get(cache, &st) == 0)
+	if (vcache_stats_get(cache, &st, sizeof(st)) == 0)
 		printf("  chunks purged %llu, re-decoded %llu (%llu on "
 		       "SIGBUS) in %.2f ms\n", (unsigned long long)st.purges,
 		       (unsigned long long)st.regenerations,

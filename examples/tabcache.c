@@ -91,17 +91,6 @@ static void usage(FILE *f)
 	      "  --help            this text\n", f);
 }
 
-static int parse_backend(const char *s, enum vcache_backend *ret)
-{
-	for (int b = VCACHE_BACKEND_AUTO; b < _VCACHE_BACKEND_MAX; b++) {
-		if (strcmp(s, vcache_backend_name(b)) == 0) {
-			*ret = b;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 static int parse_pressure(const char *s, enum pressure_mode *ret)
 {
 	for (int m = PRESSURE_AUTO; m <= PRESSURE_HOG; m++) {
@@ -164,7 +153,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->seed = strtoul(optarg, &end, 10);
 			break;
 		case O_BACKEND:
-			if (parse_backend(optarg, &o->backend) == 0)
+			if (vcache_backend_from_name(optarg, &o->backend) == 0)
 				end = optarg + strlen(optarg);
 			break;
 		case O_PRESSURE:
@@ -208,7 +197,7 @@ static void print_backends(vcache *cache, const char *label)
 	const char *sep = " (";
 
 	printf("%s%s", label, vcache_backend_name(vcache_backend(cache)));
-	for (int b = VCACHE_BACKEND_VRANGE; b < _VCACHE_BACKEND_MAX; b++) {
+	for (int b = VCACHE_BACKEND_VRANGE; vcache_backend_name(b); b++) {
 		const char *reason = NULL;
 		int r = vcache_backend_status(cache, b, &reason);
 

@@ -132,7 +132,7 @@ static uint64_t faults(vcache *cache)
 {
 	struct vcache_stats st;
 
-	return vcache_stats_get(cache, &st) == 0 ? st.faults : 0;
+	return vcache_stats_get(cache, &st, sizeof(st)) == 0 ? st.faults : 0;
 }
 
 void tabview_thumbnail(struct tabview *tv, unsigned int idx)
@@ -226,7 +226,7 @@ void tabview_status(struct tabview *tv, vcache *cache, int print, int final)
 		return;
 	tv->last_print = t;
 	tv->printed_switches = tv->switches;
-	if (vcache_stats_get(cache, &st) < 0)
+	if (vcache_stats_get(cache, &st, sizeof(st)) < 0)
 		return;
 	/* Fits 80 columns, or "\r" could not redraw it. */
 	printf("%s%s %5.1fs %5llusw %s regen %llu sigbus %llu vol %.0fM%s",
@@ -243,7 +243,7 @@ uint64_t tabview_purges(const struct tabview *tv, vcache *cache)
 	struct vcache_stats st;
 	uint64_t n = tv->pins_purged + tv->thumbnails_faulted + tv->peak_purged;
 
-	if (vcache_stats_get(cache, &st) == 0)
+	if (vcache_stats_get(cache, &st, sizeof(st)) == 0)
 		n += st.purges;
 	return n;
 }
@@ -252,7 +252,7 @@ int tabview_summary(struct tabview *tv, vcache *cache, FILE *f)
 {
 	struct vcache_stats st;
 
-	if (vcache_stats_get(cache, &st) < 0)
+	if (vcache_stats_get(cache, &st, sizeof(st)) < 0)
 		memset(&st, 0, sizeof(st));
 	fprintf(f, "tabcache: %llu switches in %.1f s, %u tabs of %.1f MiB\n",
 		(unsigned long long)tv->switches, tabview_elapsed(tv), tv->n,

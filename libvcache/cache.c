@@ -36,14 +36,15 @@ const struct backend_ops *vc_backend_by_id(enum vcache_backend id)
 	}
 }
 
-_public_ void vcache_options_init(struct vcache_options *opts)
-{
-	if (!opts)
-		return;
-	memset(opts, 0, sizeof(*opts));
-	opts->size = sizeof(*opts);
-	opts->backend = VCACHE_BACKEND_AUTO;
-}
+/* Indexed by enum vcache_backend: the one list of backend names. */
+static const char *const backend_names[] = {
+	[VCACHE_BACKEND_AUTO] = "auto",
+	[VCACHE_BACKEND_VRANGE] = "vrange",
+	[VCACHE_BACKEND_UFFD] = "uffd",
+	[VCACHE_BACKEND_NONE] = "none",
+};
+_Static_assert(sizeof(backend_names) / sizeof(backend_names[0]) ==
+	       VC_BACKEND_COUNT, "a backend without a name");
 
 static int env_backend(enum vcache_backend *ret)
 {
@@ -51,12 +52,8 @@ static int env_backend(enum vcache_backend *ret)
 
 	if (!v || !*v)
 		return 0;
-	for (int b = VCACHE_BACKEND_AUTO; b < _VCACHE_BACKEND_MAX; b++)
-		if (strcmp(v, vcache_backend_name(b)) == 0) {
-			*ret = b;
-			return 0;
-		}
-	return -EINVAL;
+	/* A bad name is the caller's configuration error, like a bad value. */
+	return vcache_backend_from_name(v, ret) < 0 ? -EINVAL : 0;
 }
 
 static int env_idle_delay(unsigned int *ret)
@@ -78,7 +75,7 @@ static int env_idle_delay(unsigned int *ret)
 /* Probe every backend, then choose. */
 static int cache_pick_backend(struct vcache *c, enum vcache_backend want)
 {
-	for (int b = VCACHE_BACKEND_VRANGE; b < _VCACHE_BACKEND_MAX; b++) {
+	for (int b = VCACHE_BACKEND_VRANGE; b < VC_BACKEND_COUNT; b++) {
 		const char *reason = NULL;
 
 		c->status[b].error = vc_backend_by_id(b)->probe(&reason);
@@ -112,11 +109,13 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 		return -EINVAL;
 	vcache_options_init(&o);
 	if (opts) {
-		if (opts->size < sizeof(o))
-			return -EINVAL;
-		memcpy(&o, opts, sizeof(o));
+		err = vc_struct_copy_in(&o, sizeof(o), opts, opts->size,
+					VCACHE_OPTIONS_SIZE_VER0);
+		if (err < 0)
+			return err;
+		o.size = sizeof(o);
 	}
-	if (o.flags || (unsigned int)o.backend >= _VCACHE_BACKEND_MAX)
+	if (o.flags || (unsigned int)o.backend >= VC_BACKEND_COUNT)
 		return -EINVAL;
 	if (o.backend == VCACHE_BACKEND_AUTO) {
 		err = env_backend(&o.backend);
@@ -229,18 +228,22 @@ _public_ enum vcache_backend vcache_backend(const vcache *cache)
 
 _public_ const char *vcache_backend_name(enum vcache_backend backend)
 {
-	switch (backend) {
-	case VCACHE_BACKEND_AUTO:
-		return "auto";
-	case VCACHE_BACKEND_VRANGE:
-		return "vrange";
-	case VCACHE_BACKEND_UFFD:
-		return "uffd";
-	case VCACHE_BACKEND_NONE:
-		return "none";
-	default:
+	if ((unsigned int)backend >= VC_BACKEND_COUNT)
 		return NULL;
-	}
+	return backend_names[backend];
+}
+
+_public_ int vcache_backend_from_name(const char *name,
+				      enum vcache_backend *ret_backend)
+{
+	if (!name || !ret_backend)
+		return -EINVAL;
+	for (unsigned int b = 0; b < VC_BACKEND_COUNT; b++)
+		if (strcmp(name, backend_names[b]) == 0) {
+			*ret_backend = (enum vcache_backend)b;
+			return 0;
+		}
+	return -ENOENT;
 }
 
 _public_ int vcache_backend_status(const vcache *cache,
@@ -248,7 +251,7 @@ _public_ int vcache_backend_status(const vcache *cache,
 				   const char **ret_reason)
 {
 	if (!cache || backend <= VCACHE_BACKEND_AUTO ||
-	    backend >= _VCACHE_BACKEND_MAX)
+	    backend >= VC_BACKEND_COUNT)
 		return -EINVAL;
 	if (ret_reason)
 		*ret_reason = cache->status[backend].reason;

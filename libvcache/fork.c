@@ -57,7 +57,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-	const struct backend_ops *done[_VCACHE_BACKEND_MAX] = { NULL };
+	const struct backend_ops *done[VC_BACKEND_COUNT] = { NULL };
 
 	vc_scratch_fork_child();
 

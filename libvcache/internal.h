@@ -51,6 +51,13 @@
 
 #define NAME_BUCKETS 256
 
+/*
+ * Number of enum vcache_backend values (AUTO included): the last value
+ * plus one. A new backend is appended to the enum, to this and to the name
+ * table in cache.c (a static assertion there catches a mismatch).
+ */
+#define VC_BACKEND_COUNT (VCACHE_BACKEND_NONE + 1)
+
 struct backend_ops;
 
 struct backend_status {
@@ -94,7 +101,7 @@ struct vcache_object {
 struct vcache {
 	pthread_mutex_t lock;
 	const struct backend_ops *backend;
-	struct backend_status status[_VCACHE_BACKEND_MAX];
+	struct backend_status status[VC_BACKEND_COUNT];
 	unsigned int idle_delay_ms;
 	vcache_regen_failure_fn on_regen_failure;
 	void *on_regen_failure_userdata;
@@ -194,5 +201,17 @@ uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now);
 
 /* fork.c */
 int vc_fork_handlers_register(void);
+
+/*
+ * abi.c: the extensible-struct rule (see vcache.h). usize is the caller's
+ * struct size, ksize the library's, ver0 the first published size.
+ * check: 0, -EINVAL (usize < ver0) or -E2BIG (a byte past ksize is not
+ * zero). copy_in: check, then copy min(usize, ksize) bytes over dst, which
+ * holds the defaults.
+ */
+int vc_struct_check_size(const void *user, size_t usize, size_t ksize,
+		      size_t ver0);
+int vc_struct_copy_in(void *dst, size_t ksize, const void *user,
+		      size_t usize, size_t ver0);
 
 #endif

@@ -10,12 +10,18 @@
 
 #include "internal.h"
 
-_public_ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats)
+_public_ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
+			     size_t size)
 {
 	struct vcache_stats st;
+	int err;
 
 	if (!cache || !ret_stats)
 		return -EINVAL;
+	err = vc_struct_check_size(ret_stats, size, sizeof(st),
+				   VCACHE_STATS_SIZE_VER0);
+	if (err < 0)
+		return err;
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&cache->lock);
 	st.objects = cache->nobjects;
@@ -33,6 +39,7 @@ _public_ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats)
 	st.regenerations = atomic_load(&cache->regenerations);
 	st.regen_ns = atomic_load(&cache->regen_ns);
 	st.faults = atomic_load(&cache->faults);
-	*ret_stats = st;
+	/* An older caller's smaller struct gets the counters it knows. */
+	memcpy(ret_stats, &st, size < sizeof(st) ? size : sizeof(st));
 	return 0;
 }

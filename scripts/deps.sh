@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages a vcache target needs, only those missing.
-# Usage: scripts/deps.sh lib|kernel|all
+# Usage: scripts/deps.sh lib|kernel|pkg|all
 set -euo pipefail
 
 lib_pkgs=(gcc meson ninja-build pkg-config check)
@@ -8,12 +8,18 @@ lib_pkgs=(gcc meson ninja-build pkg-config check)
 kernel_pkgs=(linux-source-6.12 qemu-system-x86 busybox-static build-essential
 	     bc bison flex libelf-dev libssl-dev cpio xz-utils patch ccache
 	     coreutils util-linux)
+# Packaging and ecosystem checks (scripts/test-ecosystem.sh): the ABI
+# check, man page lint, the Debian package build and lintian, the CMake
+# consumer test.
+pkg_pkgs=(abigail-tools mandoc groff-base man-db cmake debhelper lintian
+	  dpkg-dev fakeroot binutils)
 
 case "${1:-all}" in
 lib)    want=("${lib_pkgs[@]}") ;;
 kernel) want=("${kernel_pkgs[@]}") ;;
-all)    want=("${lib_pkgs[@]}" "${kernel_pkgs[@]}") ;;
-*)      echo "usage: $0 lib|kernel|all" >&2; exit 2 ;;
+pkg)    want=("${pkg_pkgs[@]}") ;;
+all)    want=("${lib_pkgs[@]}" "${kernel_pkgs[@]}" "${pkg_pkgs[@]}") ;;
+*)      echo "usage: $0 lib|kernel|pkg|all" >&2; exit 2 ;;
 esac
 
 missing=()

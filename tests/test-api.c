@@ -38,7 +38,8 @@ static void fixture_setup(struct fixture *f)
 	f->cache = tcache_new();
 	tobj_init(&f->t, 81);
 	f->witness = tobj_create(f->cache, "witness", 4 * pagesz, 0, &f->t);
-	ck_assert_int_eq(vcache_stats_get(f->cache, &f->before), 0);
+	ck_assert_int_eq(vcache_stats_get(f->cache, &f->before,
+					  sizeof(f->before)), 0);
 }
 
 static void fixture_check_and_free(struct fixture *f)
@@ -46,7 +47,7 @@ static void fixture_check_and_free(struct fixture *f)
 	struct vcache_stats after;
 	vcache_object *o = NULL;
 
-	ck_assert_int_eq(vcache_stats_get(f->cache, &after), 0);
+	ck_assert_int_eq(vcache_stats_get(f->cache, &after, sizeof(after)), 0);
 	ck_assert_uint_eq(after.objects, f->before.objects);
 	ck_assert_uint_eq(after.bytes_pinned, 0);
 	ck_assert_int_eq(vcache_object_lookup(f->cache, "witness", &o), 0);
@@ -79,7 +80,7 @@ START_TEST(test_api_new_invalid)
 	o.flags = 1u << 31;
 	ck_assert_errno(vcache_new(&o, &c), EINVAL);
 	vcache_options_init(&o);
-	o.backend = _VCACHE_BACKEND_MAX;
+	o.backend = TEST_BACKEND_PAST_LAST;
 	ck_assert_errno(vcache_new(&o, &c), EINVAL);
 	ck_assert_int_eq(setenv("VCACHE_BACKEND", "bogus", 1), 0);
 	ck_assert_errno(vcache_new(NULL, &c), EINVAL);
@@ -329,7 +330,7 @@ START_TEST(test_api_create_filled)
 	assert_content(o, t.seed, 0, size);
 	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
 	ck_assert_int_eq(vcache_unpin(o), 0);
-	ck_assert_int_eq(vcache_stats_get(c, &st), 0);
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
 	ck_assert_uint_eq(st.regenerations, 0);
 	ck_assert_uint_eq(st.bytes_pinned, 0);
 	/* Left volatile: the kernel may take it at once. */

@@ -64,7 +64,7 @@ START_TEST(test_backend_names)
 	ck_assert_str_eq(vcache_backend_name(VCACHE_BACKEND_VRANGE), "vrange");
 	ck_assert_str_eq(vcache_backend_name(VCACHE_BACKEND_UFFD), "uffd");
 	ck_assert_str_eq(vcache_backend_name(VCACHE_BACKEND_NONE), "none");
-	ck_assert_ptr_null(vcache_backend_name(_VCACHE_BACKEND_MAX));
+	ck_assert_ptr_null(vcache_backend_name(TEST_BACKEND_PAST_LAST));
 	ck_assert_ptr_null(vcache_backend_name((enum vcache_backend)-1));
 }
 END_TEST
@@ -101,7 +101,7 @@ START_TEST(test_backend_status_reasons)
 
 	unsetenv("VCACHE_BACKEND");
 	c = tcache_new();
-	for (b = VCACHE_BACKEND_VRANGE; b < _VCACHE_BACKEND_MAX; b++) {
+	for (b = VCACHE_BACKEND_VRANGE; vcache_backend_name(b); b++) {
 		reason = "unset";
 		r = vcache_backend_status(c, b, &reason);
 		printf("%s: %s: %d %s\n", __func__, vcache_backend_name(b), r,
@@ -117,7 +117,7 @@ START_TEST(test_backend_status_reasons)
 	}
 	ck_assert_errno(vcache_backend_status(NULL, VCACHE_BACKEND_NONE, NULL),
 			EINVAL);
-	ck_assert_errno(vcache_backend_status(c, _VCACHE_BACKEND_MAX, NULL),
+	ck_assert_errno(vcache_backend_status(c, TEST_BACKEND_PAST_LAST, NULL),
 			EINVAL);
 	tcache_free(c);
 }
@@ -177,7 +177,7 @@ START_TEST(test_backend_option_invalid)
 	vcache *c = NULL;
 
 	unsetenv("VCACHE_BACKEND");
-	ck_assert_errno(new_result(_VCACHE_BACKEND_MAX, &c), EINVAL);
+	ck_assert_errno(new_result(TEST_BACKEND_PAST_LAST, &c), EINVAL);
 	ck_assert_errno(new_result((enum vcache_backend)-1, &c), EINVAL);
 	ck_assert_errno(new_result((enum vcache_backend)1000, &c), EINVAL);
 	ck_assert_ptr_null(c);

@@ -21,7 +21,7 @@ static struct vcache_stats stats(vcache *c)
 {
 	struct vcache_stats st;
 
-	ck_assert_int_eq(vcache_stats_get(c, &st), 0);
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
 	return st;
 }
 

@@ -339,7 +339,7 @@ static bool wait_volatile(vcache *c, size_t size)
 	struct vcache_stats st;
 
 	while (now_ms() < end) {
-		ck_assert_int_eq(vcache_stats_get(c, &st), 0);
+		ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
 		if (st.bytes_volatile >= size)
 			return true;
 		nanosleep(&ts, NULL);

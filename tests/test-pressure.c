@@ -97,7 +97,7 @@ static int pressure_child(void *arg)
 		if (i % 2 == 0)
 			CHILD_CHECK(vcache_unpin(obj[i]) == 0);
 	}
-	CHILD_CHECK(vcache_stats_get(c, &st) == 0);
+	CHILD_CHECK(vcache_stats_get(c, &st, sizeof(st)) == 0);
 	printf("pressure: purges %llu, regenerations %llu, faults %llu\n",
 	       (unsigned long long)st.purges,
 	       (unsigned long long)st.regenerations,

@@ -134,7 +134,7 @@ START_TEST(test_semantics_write_vrange_drops)
 	ck_assert(page_is_foreign(o, t.seed));
 	ck_assert_uint_eq(purge_range(vcache_object_data(o), size), PAGES);
 	assert_content(o, t.seed, 0, size);
-	ck_assert_int_eq(vcache_stats_get(c, &st), 0);
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
 	ck_assert_uint_eq(st.faults, PAGES);
 	vcache_object_unref(o);
 	tcache_free(c);

@@ -14,7 +14,7 @@ static struct vcache_stats stats(vcache *c)
 	struct vcache_stats st;
 
 	memset(&st, 0xa5, sizeof(st));
-	ck_assert_int_eq(vcache_stats_get(c, &st), 0);
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
 	return st;
 }
 
@@ -151,8 +151,8 @@ START_TEST(test_stats_errors)
 	vcache *c = tcache_new();
 	struct vcache_stats st;
 
-	ck_assert_errno(vcache_stats_get(NULL, &st), EINVAL);
-	ck_assert_errno(vcache_stats_get(c, NULL), EINVAL);
+	ck_assert_errno(vcache_stats_get(NULL, &st, sizeof(st)), EINVAL);
+	ck_assert_errno(vcache_stats_get(c, NULL, sizeof(st)), EINVAL);
 	tcache_free(c);
 }
 END_TEST

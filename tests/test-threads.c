@@ -186,7 +186,7 @@ START_TEST(test_threads_stress)
 		ck_assert_uint_eq(atomic_load(&sh->tobj[i].bad_args), 0);
 		assert_content(sh->obj[i], sh->tobj[i].seed, 0, 64 * pagesz);
 	}
-	ck_assert_int_eq(vcache_stats_get(c, &st), 0);
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
 	ck_assert_uint_eq(st.bytes_pinned, 0);
 	printf("%s: backend %s, %lu purge rounds, purges %llu, faults %llu, "
 	       "regenerations %llu\n", __func__,

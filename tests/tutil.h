@@ -73,6 +73,12 @@
 		}							\
 	} while (0)
 
+/*
+ * The first enum vcache_backend value past the last backend (the header
+ * has no count: values are ABI, backends are appended). Update when one is.
+ */
+#define TEST_BACKEND_PAST_LAST ((enum vcache_backend)(VCACHE_BACKEND_NONE + 1))
+
 /* Assert an exact negative errno (or any exact int) with names in the log. */
 #define ck_assert_errno(expr, err) ck_assert_int_eq((expr), -(err))
 

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * abi.c - what keeps programs built against other versions working: the
+ * version query and the extensible-struct rule of clone3(2)/openat2(2)
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+_public_ unsigned long vcache_version(void)
+{
+	return VCACHE_VERSION;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+int vc_struct_check_size(const void *user, size_t usize, size_t ksize,
+		      size_t ver0)
+{
+	if (usize < ver0)
+		return -EINVAL;
+	if (usize > ksize &&
+	    !all_zero((const unsigned char *)user + ksize, usize - ksize))
+		return -E2BIG;
+	return 0;
+}
+
+int vc_struct_copy_in(void *dst, size_t ksize, const void *user,
+		      size_t usize, size_t ver0)
+{
+	int err = vc_struct_check_size(user, usize, ksize, ver0);
+
+	if (err < 0)
+		return err;
+	/* dst holds the defaults: fields the caller lacks keep them. */
+	memcpy(dst, user, usize < ksize ? usize : ksize);
+	return 0;
+}
