@@ -124,11 +124,11 @@ extern "C" {
  * VCACHE_VERSION_CHECK(major, minor, micro): true if this header is that
  * version or newer (compile time). vcache_version() gives the version of
  * the library actually loaded, as VCACHE_VERSION_ENCODE() of its parts;
- * compare the two to detect running against an older library.
+ * compare the two to detect running against an older library. All three
+ * work in #if.
  */
 #define VCACHE_VERSION_ENCODE(major, minor, micro) \
-	(((unsigned long)(major) << 16) | ((unsigned long)(minor) << 8) | \
-	 (unsigned long)(micro))
+	((major) * 65536UL + (minor) * 256UL + (micro))
 #define VCACHE_VERSION \
 	VCACHE_VERSION_ENCODE(VCACHE_VERSION_MAJOR, VCACHE_VERSION_MINOR, \
 			      VCACHE_VERSION_MICRO)
