@@ -12,38 +12,13 @@
 Usage: check-exports.py CC HEADER_DIR GENERATED_HEADER_DIR SYMFILE SO A
 Exit 0 when all agree; otherwise print each difference and exit 1.
 """
+import os
 import re
 import subprocess
 import sys
 
-
-def header_functions(cc, incdir, geninc):
-    out = subprocess.run(
-        cc.split() + ['-E', '-P', '-I', incdir, '-I', geninc, '-x', 'c', '-'],
-        input='#include <vcache.h>\n', capture_output=True, text=True,
-        check=True).stdout
-    # Drop the bodies of inline functions, then their declarators.
-    text, depth = [], 0
-    for ch in out:
-        if ch == '{':
-            depth += 1
-        if depth == 0:
-            text.append(ch)
-        if ch == '}':
-            depth -= 1
-            if depth == 0:
-                text.append(';')  # a body ends a declaration
-    decls = ''.join(text).split(';')
-    names = set()
-    for d in decls:
-        d = ' '.join(d.split())
-        if d.startswith('typedef') or re.match(r'(extern\s+)?static\b', d) \
-                or 'static inline' in d or 'static __inline' in d:
-            continue
-        m = re.search(r'\b(vcache_\w+)\s*\(', d)
-        if m and not re.search(r'\(\s*\*\s*' + m.group(1), d):
-            names.add(m.group(1))
-    return names
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vcache_header import header_functions  # noqa: E402
 
 
 def symfile_names(path):
