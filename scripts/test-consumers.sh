@@ -67,7 +67,9 @@ cmake -S tests/consumer -B "$work/cmake" >"$work/cmake.log"
 cmake --build "$work/cmake" >>"$work/cmake.log"
 libdir=$(pkg-config --variable=libdir vcache)
 LD_LIBRARY_PATH=$libdir "$work/cmake/consumer"
-LD_LIBRARY_PATH=$libdir ldd "$work/cmake/consumer" | grep -q "$libdir/libvcache.so.1" ||
+# (grep on a variable: grep -q on a pipe would SIGPIPE ldd under pipefail)
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$work/cmake/consumer")
+grep -qF "$libdir/libvcache.so.1" <<<"$deps" ||
 	{ echo "FAIL: the CMake consumer is not linked to $libdir/libvcache.so.1" >&2; exit 1; }
 
 step "4. static link against the installed libvcache.a"
@@ -85,7 +87,8 @@ cc -o "$work/static/consumer" tests/consumer/consumer.c "$work/static/clash.c" \
 	$(pkg-config --cflags vcache) "$libdir/libvcache.a" \
 	$(pkg-config --static --libs-only-l vcache | sed 's/-lvcache//')
 "$work/static/consumer"
-if nm "$work/static/consumer" | grep -q ' T vcache_new'; then
+syms=$(nm "$work/static/consumer")
+if grep -q ' T vcache_new$' <<<"$syms"; then
 	echo "static consumer: vcache linked in, internal names stay private"
 else
 	echo "FAIL: vcache_new not linked statically" >&2; exit 1

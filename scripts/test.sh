@@ -2,6 +2,8 @@
 # The README's second command (and CI's): every test of the project.
 #   1. libvcache + examples, warnings as errors, every native backend
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   2b. what others get (scripts/test-ecosystem.sh): exports, man pages,
+#      ABI against abi/, vcache as a subproject and via CMake, .deb build
 #   3. the patched kernel: build (cached), boot under QEMU, run the vrange
 #      selftest, the library suite on every backend and the examples there
 # Set VCACHE_SKIP_KERNEL=1 to run only 1 and 2 (it says so).
@@ -25,6 +27,9 @@ stage "ASan+UBSan build"
 ninja -C build-asan
 stage "ASan+UBSan tests"
 meson test -C build-asan --print-errorlogs --suite lib --suite examples
+
+stage "ecosystem: exports, man pages, ABI, consumers, Debian packages"
+scripts/test-ecosystem.sh build-test
 
 if [ "${VCACHE_SKIP_KERNEL:-0}" = 1 ]; then
 	stage "kernel tests SKIPPED (VCACHE_SKIP_KERNEL=1)"
