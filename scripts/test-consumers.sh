@@ -12,14 +12,26 @@ cd "$(dirname "$0")/.."
 src=$PWD
 work=${1:-$(mktemp -d)}
 [ -n "${1:-}" ] || trap 'rm -rf "$work"' EXIT
-rm -rf "$work"/{sub,notests,inst,prefix,cmake,static}
+rm -rf "$work"/{sub,notests,auto,inst,prefix,cmake,static}
 mkdir -p "$work"
 step() { printf -- '--- %s\n' "$*"; }
 
-# No pkg-config file is visible (Check included), nor any CMake package.
-nopc=$work/no-pkgconfig
+# Every pkg-config file of the system but Check's (Check ships no CMake
+# package), as on a machine without Check; other dependencies stay found.
+nopc=$work/pkgconfig-without-check
+rm -rf "$nopc"
 mkdir -p "$nopc"
-export PKG_CONFIG_LIBDIR=$nopc PKG_CONFIG_PATH= CMAKE_PREFIX_PATH=
+IFS=: read -ra pcdirs <<<"$(pkg-config --variable pc_path pkg-config)"
+for d in "${pcdirs[@]}"; do
+	for pc in "$d"/*.pc; do
+		[ -e "$pc" ] && [ "${pc##*/}" != check.pc ] &&
+			[ ! -e "$nopc/${pc##*/}" ] && ln -s "$pc" "$nopc/"
+	done
+done
+export PKG_CONFIG_LIBDIR=$nopc PKG_CONFIG_PATH=
+if pkg-config --exists check; then
+	echo "FAIL: Check is still visible to pkg-config" >&2; exit 1
+fi
 
 copy_tree() { # DEST: the working tree's files (committed or not)
 	mkdir -p "$1"
@@ -53,6 +65,14 @@ grep -qiE 'dependency check found' "$work/notests/meson-logs/meson-log.txt" &&
 	{ echo "FAIL: -Dtests=disabled still looked for Check" >&2; exit 1; }
 ninja -C "$work/notests" >>"$work/notests.log"
 echo "built without Check: $(ninja -C "$work/notests" -t targets all | grep -c 'c_LINKER') linked targets"
+# The default (tests=auto) without Check: configures, tests left out.
+meson setup "$work/auto" "$src" >"$work/auto.log"
+grep -q 'Run-time dependency check found: NO' "$work/auto/meson-logs/meson-log.txt" ||
+	{ echo "FAIL: tests=auto did not notice Check missing" >&2; exit 1; }
+if ninja -C "$work/auto" -t targets all | grep -q '^tests/test-api:'; then
+	echo "FAIL: tests=auto without Check still builds the suite" >&2; exit 1
+fi
+echo "tests=auto without Check: configured, suite left out"
 
 unset PKG_CONFIG_LIBDIR
 step "3. meson install to a prefix; CMake through pkg-config"
