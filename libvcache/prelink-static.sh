@@ -20,6 +20,10 @@ else
 	(cd "$tmp" && ${AR:-ar} x "$in")
 	ls "$tmp"/*.o >"$tmp/members"
 fi
+# compat.c serves binaries linked against old versions of the shared
+# library only: a static link is always against the current header.
+grep -v 'compat\.c\.o$' "$tmp/members" >"$tmp/keep"
+mv "$tmp/keep" "$tmp/members"
 # One member per line; paths come from the build tree (no newlines).
 # shellcheck disable=SC2046
 ${LD:-ld} -r -o "$tmp/vcache.o" $(cat "$tmp/members")

@@ -43,3 +43,5 @@ _public_ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
 	memcpy(ret_stats, &st, size < sizeof(st) ? size : sizeof(st));
 	return 0;
 }
+/* The 3-argument version is 1.0's; compat.c has the 0.1 one. */
+__asm__(".symver vcache_stats_get, vcache_stats_get@@@LIBVCACHE_1.0");

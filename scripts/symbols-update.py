@@ -16,6 +16,9 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vcache_header import symfile  # noqa: E402
+
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 info = json.loads(subprocess.run(
     ['meson', 'introspect', '--projectinfo', os.path.join(root, 'meson.build')],
@@ -31,15 +34,13 @@ for f in glob.glob(os.path.join(root, 'debian', 'libvcache*.symbols')):
         if m:
             old[m.group(1)] = m.group(2)
 
-text = re.sub(r'#.*', '', open(os.path.join(root, 'libvcache',
-                                             'vcache.sym')).read())
+entries = symfile(os.path.join(root, 'libvcache', 'vcache.sym'))
 lines = [f'libvcache.so.{major} libvcache{major} #MINVER#',
          '* Build-Depends-Package: libvcache-dev']
-for node, body in re.findall(r'(\w+)\s*\{(.*?)\}', text, re.S):
-    glob_part = re.split(r'local:', body.split('global:', 1)[-1])[0]
-    names = [n.strip() for n in glob_part.split(';') if n.strip()]
-    for sym in [f'{node}@{node}'] + sorted(f'{n}@{node}' for n in names):
-        lines.append(f' {sym} {old.get(sym, version)}')
+syms = {f'{node}@{node}' for node, _, _ in entries}
+syms |= {f'{name}@{node}' for node, name, _ in entries}
+for sym in sorted(syms):
+    lines.append(f' {sym} {old.get(sym, version)}')
 new = '\n'.join(lines) + '\n'
 
 if '--check' in sys.argv[1:]:

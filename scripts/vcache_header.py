@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """What include/vcache.h declares, for the checks in scripts/: its functions
-(through the C preprocessor) and its error table (from the comment)."""
+(through the C preprocessor) and its error table (from the comment); and
+what libvcache/vcache.sym exports."""
 import re
 import subprocess
 
@@ -82,3 +83,16 @@ def error_table(path):
     for name, ref in alias.items():
         table[name] |= table.get(ref, set())
     return table
+
+
+def symfile(path):
+    """[(node, name, compat)] from the version script, in order."""
+    out = []
+    for node, body in re.findall(r'^(\w[\w.]*)\s*\{(.*?)^\}', open(path).read(),
+                                 re.S | re.M):
+        part = body.split('global:', 1)[-1].split('local:', 1)[0]
+        for line in part.split('\n'):
+            m = re.match(r'\s*(\w+)\s*;(.*)', line)
+            if m:
+                out.append((node, m.group(1), '# compat:' in m.group(2)))
+    return out

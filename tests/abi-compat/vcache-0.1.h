@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vcache.h - kernel-assisted volatile caches
+ *
+ * A cache holds named objects: page-aligned buffers whose contents the
+ * program can regenerate through a callback. While an object is not pinned
+ * it is *volatile*: the kernel may discard (purge) its pages under memory
+ * pressure instead of swapping them. Two ways to use an object:
+ *
+ *  - explicit: vcache_pin() before use; it reports whether any chunk of the
+ *    range was purged (and, with VCACHE_PIN_REGENERATE, refills it first);
+ *    vcache_unpin() when done.
+ *  - optimistic: read vcache_object_data() without pinning. A touch of a
+ *    purged page raises SIGBUS; the library's handler regenerates that chunk
+ *    in place through the callback and the access resumes. The chunk becomes
+ *    volatile again by itself.
+ *
+ * Backends (see vcache_backend_status()):
+ *  - VCACHE_BACKEND_VRANGE: the vrange(2) system call of the patched kernel
+ *    (kernel/ in this project); used only when the running kernel advertises
+ *    it in /sys/kernel/mm/vrange/syscall_nr.
+ *  - VCACHE_BACKEND_UFFD: stock kernels >= 5.11: MADV_FREE marks pages
+ *    volatile, userfaultfd (UFFD_USER_MODE_ONLY, UFFD_FEATURE_SIGBUS) turns a
+ *    touch of a purged page into SIGBUS.
+ *  - VCACHE_BACKEND_NONE: never purges (valgrind, debugging, fallback).
+ *
+ * Conventions: functions return 0 (or a documented non-negative value) on
+ * success and a negative errno on failure; output parameters are named
+ * ret_* and are written only on success. Destructors accept NULL. The
+ * library never prints, except the documented message of the default
+ * optimistic-regeneration failure policy.
+ *
+ * Thread safety: every function may be called concurrently from any thread
+ * on any cache or object, unless stated otherwise below.
+ *
+ * Signal safety: only vcache_object_data(), vcache_object_size(),
+ * vcache_object_chunk_size(), vcache_object_name() and
+ * vcache_backend_name() are async-signal-safe. A regeneration callback may
+ * run inside the library's SIGBUS handler (see vcache_regen_fn): it may call
+ * those functions and may read or write other objects optimistically, but
+ * must not call any other vcache function.
+ *
+ * Errors common to every function taking a pointer: a NULL cache, object,
+ * name or ret_* pointer gives -EINVAL; an object handle whose object has
+ * already been freed gives -ESTALE where that is detectable (the library
+ * never reuses the memory of an object handle for anything but another
+ * object handle, so the check cannot crash).
+ *
+ * Error table:
+ *   function                 errno        cause
+ *   vcache_new               -EINVAL      opts->size too small or unknown
+ *                                         opts->flags bits, bad backend value,
+ *                                         VCACHE_BACKEND names no backend
+ *                            -ENOSYS      forced vrange backend, kernel has
+ *                                         no vrange(2)
+ *                            -EPERM,...   forced uffd backend refused: the
+ *                                         errno userfaultfd(2) gave
+ *                            -ENOMEM      out of memory
+ *   vcache_free              -EBUSY       an object is pinned or a handle
+ *                                         to one is still held
+ *   vcache_object_create     -EINVAL      empty name, size 0, chunk size not
+ *                                         a multiple of the page size, NULL
+ *                                         regen, unknown flags
+ *                            -ENAMETOOLONG name longer than
+ *                                         VCACHE_NAME_MAX
+ *                            -EOVERFLOW   size too large to map
+ *                            -EEXIST      name already in the cache
+ *                            -ENOMEM      out of memory / address space
+ *                            <callback>   the regen callback failed
+ *                                         while filling the new object
+ *   vcache_object_lookup     -ENOENT      no object of that name
+ *   vcache_object_remove     -EBUSY       some chunk is pinned
+ *                            -ENOENT      already removed
+ *   vcache_pin[_range]       -EINVAL      unknown flags, length 0, range
+ *                                         outside the object
+ *                            -EOVERFLOW   pin count would overflow
+ *                            <callback>   VCACHE_PIN_REGENERATE and the
+ *                                         callback failed (the range stays
+ *                                         pinned, caller must refill)
+ *   vcache_unpin[_range]     -EINVAL      length 0, range outside the
+ *                                         object, or a chunk in the range
+ *                                         is not pinned (double unpin);
+ *                                         nothing is changed
+ *   vcache_read / _write     as vcache_pin_range, plus -errno of
+ *                            read(2) / write(2)
+ */
+#ifndef VCACHE_H
+#define VCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VCACHE_NAME_MAX 255
+
+typedef struct vcache vcache;
+typedef struct vcache_object vcache_object;
+
+/*
+ * Regeneration callback: write the object's bytes [offset, offset + length)
+ * into dst (dst points to a buffer of at least length bytes, which is *not*
+ * necessarily inside the object: under the uffd backend it is a scratch
+ * buffer installed atomically afterwards). offset is a multiple of the
+ * object's chunk size; length is the chunk size, or less for the last chunk.
+ * Must write every byte and must produce the object's contents (the library
+ * may keep unpurged pages of a partially purged chunk). Return 0 or a
+ * negative errno.
+ *
+ * Called from vcache_object_create() (every chunk), from vcache_pin*() with
+ * VCACHE_PIN_REGENERATE, and from the SIGBUS handler on the thread whose
+ * access faulted (signal context: see "Signal safety" above; it must not
+ * take a lock the faulting code may hold). A chunk is regenerated once even
+ * when several threads fault on it; the others wait.
+ */
+typedef int (*vcache_regen_fn)(vcache_object *object, void *dst,
+			       size_t offset, size_t length, void *userdata);
+
+/*
+ * Called on the faulting thread, in signal context, when optimistic
+ * regeneration failed (error is the callback's negative errno). It may
+ * siglongjmp() out of the access; if it returns, the default policy
+ * applies: a message naming the object and offset is written to stderr
+ * with write(2), then abort().
+ */
+typedef void (*vcache_regen_failure_fn)(vcache_object *object, size_t offset,
+					int error, void *userdata);
+
+enum vcache_backend {
+	VCACHE_BACKEND_AUTO = 0, /* VCACHE_BACKEND env, else vrange, uffd, none */
+	VCACHE_BACKEND_VRANGE,
+	VCACHE_BACKEND_UFFD,
+	VCACHE_BACKEND_NONE,
+	_VCACHE_BACKEND_MAX,
+};
+
+struct vcache_options {
+	size_t size;                 /* sizeof(struct vcache_options) */
+	enum vcache_backend backend; /* default AUTO; env VCACHE_BACKEND */
+	unsigned int idle_delay_ms;  /* delay from last unpin to volatile;
+				      * 0 = at once (default);
+				      * env VCACHE_IDLE_DELAY_MS */
+	unsigned int flags;          /* must be 0 */
+	vcache_regen_failure_fn on_regen_failure; /* NULL: message + abort */
+	void *on_regen_failure_userdata;
+};
+
+/* Fill opts with the defaults (environment not applied). */
+void vcache_options_init(struct vcache_options *opts);
+
+/*
+ * Create a cache. opts may be NULL for the defaults. Environment variables
+ * override the backend and idle delay only where opts leaves them at the
+ * default. The first cache of the process installs the SIGBUS handler.
+ */
+int vcache_new(const struct vcache_options *opts, vcache **ret_cache);
+
+/*
+ * Free a cache and every object left in it. Fails with -EBUSY (changing
+ * nothing) while any object is pinned or any handle is still held. NULL:
+ * returns 0. The last cache of the process restores the previous SIGBUS
+ * handler.
+ */
+int vcache_free(vcache *cache);
+
+/* The backend the cache uses. */
+enum vcache_backend vcache_backend(const vcache *cache);
+/* "vrange", "uffd", "none", "auto", or NULL for an unknown value. */
+const char *vcache_backend_name(enum vcache_backend backend);
+/*
+ * Whether a backend is usable on this system, as probed when the cache was
+ * created: 0 if usable, else the negative errno that refused it. If
+ * ret_reason is non-NULL it receives a static, human-readable reason (or
+ * NULL when usable).
+ */
+int vcache_backend_status(const vcache *cache, enum vcache_backend backend,
+			  const char **ret_reason);
+
+/*
+ * Create an object of size bytes (rounded up internally to a whole number
+ * of chunks; the rounding is not addressable through the API) whose chunks
+ * of chunk_size bytes (0: the page size) are regenerated by regen. The
+ * object is filled by calling regen for every chunk, then left volatile.
+ * *ret_object receives a handle (one reference); the cache keeps the
+ * object, findable by name, until vcache_object_remove().
+ */
+int vcache_object_create(vcache *cache, const char *name, size_t size,
+			 size_t chunk_size, vcache_regen_fn regen,
+			 void *userdata, unsigned int flags,
+			 vcache_object **ret_object);
+
+/* Find an object by name; *ret_object receives a new reference. */
+int vcache_object_lookup(vcache *cache, const char *name,
+			 vcache_object **ret_object);
+
+/* Take another reference. Returns object. */
+vcache_object *vcache_object_ref(vcache_object *object);
+
+/* Drop a reference. Accepts NULL; returns NULL. */
+vcache_object *vcache_object_unref(vcache_object *object);
+
+/*
+ * Remove an object from its cache: its name is free at once, its memory is
+ * released when the last reference is dropped. Fails with -EBUSY while any
+ * chunk is pinned.
+ */
+int vcache_object_remove(vcache_object *object);
+
+/* Accessors; async-signal-safe. NULL for NULL / 0 for NULL. */
+void *vcache_object_data(vcache_object *object);
+size_t vcache_object_size(const vcache_object *object);
+size_t vcache_object_chunk_size(const vcache_object *object);
+const char *vcache_object_name(const vcache_object *object);
+
+#define VCACHE_PIN_REGENERATE (1u << 0) /* refill purged chunks first */
+
+enum {
+	VCACHE_INTACT = 0, /* no chunk of the range was purged */
+	VCACHE_PURGED = 1, /* at least one chunk was purged */
+};
+
+/*
+ * Pin the chunks overlapping [offset, offset + length): they are
+ * non-volatile until unpinned as often as pinned. Returns VCACHE_INTACT or
+ * VCACHE_PURGED, exact for those chunks (a purge elsewhere in the object is
+ * not reported), or a negative errno with nothing pinned. Without
+ * VCACHE_PIN_REGENERATE a purged chunk's contents are undefined and the
+ * caller refills them while pinned; with it the chunks are regenerated
+ * before return (the result is still VCACHE_PURGED, so the caller knows).
+ */
+int vcache_pin_range(vcache_object *object, size_t offset, size_t length,
+		     unsigned int flags);
+int vcache_pin(vcache_object *object, unsigned int flags);
+
+/*
+ * Undo one pin of the chunks overlapping the range. A chunk whose count
+ * reaches zero becomes volatile at once, or after the cache's idle delay
+ * (a pin within the delay costs no system call).
+ */
+int vcache_unpin_range(vcache_object *object, size_t offset, size_t length);
+int vcache_unpin(vcache_object *object);
+
+/*
+ * Pinned I/O. A purged page handed to a system call makes that call fail
+ * with EFAULT (the kernel does not regenerate it); these helpers pin the
+ * range with VCACHE_PIN_REGENERATE around write(2)/read(2). They return the
+ * byte count of the system call (which may be short) or a negative errno.
+ */
+ssize_t vcache_write(int fd, vcache_object *object, size_t offset,
+		     size_t length);
+ssize_t vcache_read(int fd, vcache_object *object, size_t offset,
+		    size_t length);
+
+struct vcache_stats {
+	uint64_t objects;        /* objects in the cache */
+	uint64_t bytes_pinned;   /* bytes in chunks with a pin count > 0 */
+	uint64_t bytes_volatile; /* bytes in chunks marked volatile */
+	uint64_t purges;         /* purged chunks found (pin or fault) */
+	uint64_t regenerations;  /* chunks regenerated (create excluded) */
+	uint64_t regen_ns;       /* time spent in those regenerations */
+	uint64_t faults;         /* SIGBUS-driven regenerations */
+};
+
+/* Snapshot the cache's counters. */
+int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VCACHE_H */
