@@ -56,8 +56,10 @@
  * written. A size larger than the library's is accepted only if every byte
  * the library does not know is zero (-E2BIG otherwise, nothing done): a
  * program built against a newer header runs against an older library as
- * long as it leaves the newer fields at zero. Fields are only ever appended,
- * and the zero value of every option is its default.
+ * long as it leaves the newer fields at zero. A size above 4096 bytes is
+ * -E2BIG without reading the struct (as clone3(2) refuses more than a
+ * page). Fields are only ever appended, and the zero value of every option
+ * is its default.
  *
  * Error table (the man pages' ERRORS sections are checked against it):
  *   function                 errno        cause
@@ -67,7 +69,7 @@
  *                                         VCACHE_BACKEND names no backend
  *                            -E2BIG       opts->size larger than the
  *                                         library's and a byte it does not
- *                                         know is non-zero
+ *                                         know is non-zero, or above 4096
  *                            -ENOSYS      forced vrange backend, kernel has
  *                                         no vrange(2)
  *                            -EPERM,...   forced uffd backend refused: the
@@ -105,7 +107,7 @@
  *                                         VCACHE_STATS_SIZE_VER0
  *                            -E2BIG       size larger than the library's
  *                                         and a byte it does not know is
- *                                         non-zero
+ *                                         non-zero, or above 4096
  */
 #ifndef VCACHE_H
 #define VCACHE_H

@@ -26,6 +26,9 @@ int vc_struct_check_size(const void *user, size_t usize, size_t ksize,
 {
 	if (usize < ver0)
 		return -EINVAL;
+	/* Like clone3(2): an absurd size is refused before reading it. */
+	if (usize > VC_STRUCT_SIZE_MAX)
+		return -E2BIG;
 	if (usize > ksize &&
 	    !all_zero((const unsigned char *)user + ksize, usize - ksize))
 		return -E2BIG;

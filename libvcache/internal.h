@@ -209,6 +209,7 @@ int vc_fork_handlers_register(void);
  * zero). copy_in: check, then copy min(usize, ksize) bytes over dst, which
  * holds the defaults.
  */
+#define VC_STRUCT_SIZE_MAX 4096 /* documented in vcache.h */
 int vc_struct_check_size(const void *user, size_t usize, size_t ksize,
 		      size_t ver0);
 int vc_struct_copy_in(void *dst, size_t ksize, const void *user,

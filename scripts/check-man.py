@@ -16,6 +16,7 @@ Usage: check-man.py VERSION CC INCDIR GENINCDIR MANDIR EXTRA_PAGE... -- \
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -54,6 +55,12 @@ def section(text, name):
 
 
 def main():
+    missing = [t for t in ('mandoc', 'groff', 'man') if not shutil.which(t)]
+    if missing:
+        # meson: 77 = skipped. scripts/test.sh installs them.
+        print(f'SKIP: man: {", ".join(missing)} not installed '
+              '(scripts/deps.sh pkg)')
+        return 77
     argv = sys.argv[1:]
     sep = argv.index('--')
     version, cc, incdir, geninc, mandir = argv[:5]

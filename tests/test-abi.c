@@ -116,6 +116,13 @@ START_TEST(test_abi_options_larger_nonzero_tail)
 		ck_assert_errno(vcache_new(&o.known, &c), E2BIG);
 		ck_assert_ptr_null(c);
 	}
+	/* An absurd size is refused before anything is read. */
+	memset(&o, 0, sizeof(o));
+	o.known.size = 4097;
+	ck_assert_errno(vcache_new(&o.known, &c), E2BIG);
+	o.known.size = (size_t)-1;
+	ck_assert_errno(vcache_new(&o.known, &c), E2BIG);
+	ck_assert_ptr_null(c);
 	/* A byte past the caller's size is not looked at. */
 	memset(&o, 0, sizeof(o));
 	o.known.size = sizeof(o) - 1;
@@ -239,6 +246,11 @@ START_TEST(test_abi_stats_larger_nonzero_tail)
 				E2BIG);
 		ck_assert_int_eq(memcmp(&st, &before, sizeof(st)), 0);
 	}
+	/* An absurd size is refused before anything is read or written. */
+	memset(&st, 0, sizeof(st));
+	ck_assert_errno(vcache_stats_get(c, &st.known, 4097), E2BIG);
+	ck_assert_errno(vcache_stats_get(c, &st.known, (size_t)-1), E2BIG);
+	ck_assert_uint_eq(st.known.objects, 0);
 	release(c, o);
 }
 END_TEST
