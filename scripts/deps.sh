@@ -12,7 +12,7 @@ kernel_pkgs=(linux-source-6.12 qemu-system-x86 busybox-static build-essential
 # check, man page lint, the Debian package build and lintian, the CMake
 # consumer test.
 pkg_pkgs=(abigail-tools mandoc groff-base man-db cmake debhelper lintian
-	  dpkg-dev fakeroot binutils)
+	  dpkg-dev fakeroot binutils g++)
 
 case "${1:-all}" in
 lib)    want=("${lib_pkgs[@]}") ;;

@@ -92,6 +92,11 @@ deps=$(LD_LIBRARY_PATH=$libdir ldd "$work/cmake/consumer")
 grep -qF "$libdir/libvcache.so.1" <<<"$deps" ||
 	{ echo "FAIL: the CMake consumer is not linked to $libdir/libvcache.so.1" >&2; exit 1; }
 
+# The header from C++ too (extern "C", the inline, the macros).
+c++ -x c++ -std=c++11 -Wall -Wextra -Werror -o "$work/cmake/consumer-cxx" \
+	tests/consumer/consumer.c $(pkg-config --cflags --libs vcache)
+LD_LIBRARY_PATH=$libdir "$work/cmake/consumer-cxx"
+
 step "4. static link against the installed libvcache.a"
 # The program defines names the library uses internally: with the
 # prelinked archive they are the program's own, no clash.

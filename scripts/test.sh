@@ -3,7 +3,7 @@
 #   1. libvcache + examples, warnings as errors, every native backend
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   2b. what others get (scripts/test-ecosystem.sh): exports, man pages,
-#      ABI against abi/, vcache as a subproject and via CMake, .deb build
+#      ABI against abi/, vcache as a subproject, via CMake and from C++, .deb build
 #   3. the patched kernel: build (cached), boot under QEMU, run the vrange
 #      selftest, the library suite on every backend and the examples there
 # Set VCACHE_SKIP_KERNEL=1 to run only 1 and 2 (it says so).

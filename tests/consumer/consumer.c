@@ -3,7 +3,8 @@
  * consumer.c - a program as another project would write it against the
  * installed (or subproject) libvcache: one object, pinned, checked, stats
  * read with the caller's struct size. Built by scripts/test-consumers.sh
- * through meson (subproject) and CMake (pkg-config). Exit 0 on success.
+ * through meson (subproject) and CMake (pkg-config), and as C++. Exit 0
+ * on success.
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +46,7 @@ int main(void)
 				 &obj);
 	if (r < 0 || vcache_pin(obj, VCACHE_PIN_REGENERATE) < 0)
 		return 1;
-	p = vcache_object_data(obj);
+	p = (const unsigned char *)vcache_object_data(obj);
 	for (size_t i = 0; i < (1 << 16); i++)
 		if (p[i] != (unsigned char)(i * 7))
 			return 1;
