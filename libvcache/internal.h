@@ -203,7 +203,7 @@ uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now);
 int vc_fork_handlers_register(void);
 
 /*
- * abi.c: the extensible-struct rule (see vcache.h). usize is the caller's
+ * xstruct.c: the extensible-struct rule (see vcache.h). usize is the caller's
  * struct size, ksize the library's, ver0 the first published size.
  * check: 0, -EINVAL (usize < ver0) or -E2BIG (a byte past ksize is not
  * zero). copy_in: check, then copy min(usize, ksize) bytes over dst, which

@@ -14,6 +14,13 @@
 #include "tutil.h"
 
 /*
+ * The rule itself, on a struct that has grown (the public ones have not
+ * yet): the library's copy of xstruct.c is internal (local in libvcache.a),
+ * so this program compiles its own.
+ */
+#include "../libvcache/xstruct.c"
+
+/*
  * The layouts vcache 1.0 published, spelled out field by field: what a
  * program compiled against the 1.0 header passes, whatever the header
  * looks like now. Never edit these; when a field is appended to the
@@ -56,6 +63,96 @@ START_TEST(test_abi_ver0_sizes)
 	ck_assert_uint_ge(sizeof(struct vcache_options),
 			  VCACHE_OPTIONS_SIZE_VER0);
 	ck_assert_uint_ge(sizeof(struct vcache_stats), VCACHE_STATS_SIZE_VER0);
+}
+END_TEST
+
+/* --- the rule, on a grown struct ---------------------------------------- */
+
+/* Version 0 had size, a, b; version 1 appended c and d (defaults 7, 9). */
+struct toy_v0 {
+	uint64_t size;
+	uint32_t a, b;
+};
+
+struct toy_v1 {
+	uint64_t size;
+	uint32_t a, b;
+	uint64_t c, d;
+};
+
+struct toy_v2 {
+	struct toy_v1 v1;
+	uint64_t e[2];
+};
+
+#define TOY_VER0 sizeof(struct toy_v0)
+
+static struct toy_v1 toy_defaults(void)
+{
+	struct toy_v1 k = { sizeof(k), 1, 2, 7, 9 };
+
+	return k;
+}
+
+START_TEST(test_abi_rule_older_caller_gets_defaults)
+{
+	struct toy_v0 user = { sizeof(user), 10, 20 };
+	struct toy_v1 k = toy_defaults();
+
+	ck_assert_int_eq(vc_struct_copy_in(&k, sizeof(k), &user, user.size,
+					   TOY_VER0), 0);
+	ck_assert_uint_eq(k.a, 10);
+	ck_assert_uint_eq(k.b, 20);
+	ck_assert_uint_eq(k.c, 7); /* missing in the caller's struct */
+	ck_assert_uint_eq(k.d, 9);
+}
+END_TEST
+
+START_TEST(test_abi_rule_same_size)
+{
+	struct toy_v1 user = { sizeof(user), 10, 20, 30, 40 };
+	struct toy_v1 k = toy_defaults();
+
+	ck_assert_int_eq(vc_struct_copy_in(&k, sizeof(k), &user, user.size,
+					   TOY_VER0), 0);
+	ck_assert_int_eq(memcmp(&k, &user, sizeof(k)), 0);
+}
+END_TEST
+
+START_TEST(test_abi_rule_newer_caller)
+{
+	struct toy_v2 user = { { sizeof(user), 10, 20, 30, 40 }, { 0, 0 } };
+	struct toy_v1 k = toy_defaults(), before;
+
+	ck_assert_int_eq(vc_struct_copy_in(&k, sizeof(k), &user,
+					   user.v1.size, TOY_VER0), 0);
+	ck_assert_int_eq(memcmp(&k, &user.v1, sizeof(k)), 0);
+
+	k = toy_defaults();
+	before = k;
+	user.e[1] = 1;
+	ck_assert_errno(vc_struct_copy_in(&k, sizeof(k), &user, user.v1.size,
+					  TOY_VER0), E2BIG);
+	ck_assert_int_eq(memcmp(&k, &before, sizeof(k)), 0); /* untouched */
+}
+END_TEST
+
+START_TEST(test_abi_rule_bad_sizes)
+{
+	struct toy_v1 user = { 0, 10, 20, 30, 40 };
+	struct toy_v1 k = toy_defaults(), before = k;
+
+	ck_assert_errno(vc_struct_copy_in(&k, sizeof(k), &user, TOY_VER0 - 1,
+					  TOY_VER0), EINVAL);
+	ck_assert_errno(vc_struct_copy_in(&k, sizeof(k), &user, 0, TOY_VER0),
+			EINVAL);
+	/* Refused before reading: user is far smaller than these. */
+	ck_assert_errno(vc_struct_copy_in(&k, sizeof(k), &user,
+					  VC_STRUCT_SIZE_MAX + 1, TOY_VER0),
+			E2BIG);
+	ck_assert_errno(vc_struct_check_size(&user, (size_t)-1, sizeof(k),
+					     TOY_VER0), E2BIG);
+	ck_assert_int_eq(memcmp(&k, &before, sizeof(k)), 0);
 }
 END_TEST
 
@@ -325,6 +422,13 @@ int main(void)
 {
 	Suite *s = suite_create("abi");
 	TCase *tc;
+
+	tc = ttcase("rule");
+	tcase_add_test(tc, test_abi_rule_older_caller_gets_defaults);
+	tcase_add_test(tc, test_abi_rule_same_size);
+	tcase_add_test(tc, test_abi_rule_newer_caller);
+	tcase_add_test(tc, test_abi_rule_bad_sizes);
+	suite_add_tcase(s, tc);
 
 	tc = ttcase("options");
 	tcase_add_test(tc, test_abi_ver0_sizes);
