@@ -78,8 +78,14 @@ unset PKG_CONFIG_LIBDIR
 step "3. meson install to a prefix; CMake through pkg-config"
 prefix=$work/prefix
 meson setup "$work/inst" "$src" --prefix="$prefix" -Dtests=disabled \
-	-Dexamples=disabled -Dbench=disabled -Dkernel_harness=disabled >"$work/inst.log"
+	-Dexamples=disabled -Dbench=disabled -Dkernel_harness=disabled \
+	-Dvrange_man=true >"$work/inst.log"
 meson install -C "$work/inst" >>"$work/inst.log"
+for f in include/vcache.h include/vcache-version.h share/man/man3/vcache.3 \
+	 share/man/man3/vcache_stats_get.3 share/man/man2/vrange.2; do
+	[ -f "$prefix/$f" ] || { echo "FAIL: meson install did not install $f" >&2; exit 1; }
+done
+echo "meson install: headers, $(ls "$prefix/share/man/man3" | wc -l) man3 pages, vrange.2 (-Dvrange_man=true)"
 pcdir=$(dirname "$(find "$prefix" -name vcache.pc)")
 export PKG_CONFIG_PATH=$pcdir
 echo "pkg-config: vcache $(pkg-config --modversion vcache): $(pkg-config --cflags --libs vcache)"

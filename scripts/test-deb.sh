@@ -44,6 +44,10 @@ expect libvcache-dev /usr/include/vcache.h /usr/include/vcache-version.h \
 	"/usr/lib/$arch/pkgconfig/vcache.pc" /usr/share/man/man3/vcache.3.gz \
 	/usr/share/man/man3/vcache_new.3.gz /usr/share/man/man3/vcache_free.3.gz
 expect vcache-examples /usr/libexec/vcache/tabcache /usr/libexec/vcache/imgcache
+# vrange(2) is for systems running the patched kernel: not packaged.
+if dpkg-deb -c "$out"/libvcache-dev_*.deb | grep -q 'vrange\.2'; then
+	echo "FAIL: libvcache-dev ships vrange.2" >&2; exit 1
+fi
 
 # Unpacked together, the pages render and the .pc file resolves.
 root=$out/root
