@@ -66,6 +66,7 @@ struct pngband {
 	int filling;
 	int fill_failed;
 	struct checkpoint *ckpt; /* one per band, CHECKPOINT only */
+	uint32_t ckpt_every;    /* checkpoint bands k * ckpt_every */
 	struct pngband_stats st;
 	char last_err[ERR_MAX];
 };
@@ -240,11 +241,26 @@ static void restore(struct pngband *pb, const struct checkpoint *c,
 	pb->live = 1;
 }
 
-/* Normal context only (the fill): keep a copy of the decoder. */
+/*
+ * Normal context only (the fill): keep a copy of the decoder. A copy is
+ * about 60 KiB (zlib's 32 KiB window, its inflate state, libpng's read
+ * buffer and two or three rows), so copies are spaced to cost at most
+ * 1/CKPT_SHARE of the image: every band when bands are large, every k-th
+ * otherwise. Band 0 needs none: restarting is as cheap.
+ */
+#define CKPT_SHARE 16
 static void save(struct pngband *pb, uint32_t band)
 {
 	struct checkpoint *c = &pb->ckpt[band];
 
+	if (band == 0)
+		return;
+	if (!pb->ckpt_every) /* at band 1 the state has its full size */
+		pb->ckpt_every = (uint32_t)((pb->io.used * CKPT_SHARE +
+					     pb->info.band_bytes - 1) /
+					    pb->info.band_bytes);
+	if (band % pb->ckpt_every)
+		return;
 	c->state = malloc(pb->io.used);
 	if (!c->state) {
 		pb->fill_failed = 1;
