@@ -19,11 +19,14 @@
  */
 #include "render.h"
 #include "pressure.h"
+#include "tabshot.h"
+#include "tabtrace.h"
 #include "tabview.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +49,18 @@ struct options {
 	int quiet;
 	int expect_purges;
 	int bad_regen;
+	const char *snapshot;     /* --snapshot FILE.png */
+	double snapshot_every;    /* 0: only at the end */
+	const char *trace;        /* --trace FILE.csv */
+	double trace_interval;
 };
 
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t corrupt_regenerations; /* --bad-regen */
+/* Regenerations per chunk, for --snapshot; set after the tabs exist so
+ * that their creation does not count. Lock-free atomics: fine in the
+ * SIGBUS handler. */
+static atomic_uint *_Atomic regen_count;
 
 static void on_interrupt(int sig)
 {
@@ -62,8 +73,14 @@ static void on_interrupt(int sig)
 static int regen_tab(vcache_object *object, void *dst, size_t offset,
 		     size_t length, void *userdata)
 {
+	atomic_uint *counts = atomic_load(&regen_count);
+
 	(void)object;
 	render_range((unsigned int)(uintptr_t)userdata, dst, offset, length);
+	if (counts)
+		atomic_fetch_add(&counts[(uintptr_t)userdata *
+					 (RENDER_BYTES / CHUNK_SIZE) +
+					 offset / CHUNK_SIZE], 1);
 	if (corrupt_regenerations)
 		*(uint32_t *)dst ^= 1;
 	return 0;
@@ -85,6 +102,11 @@ static void usage(FILE *f)
 	      "  --expect-purges   fail if nothing was purged (exit 77 if no\n"
 	      "                    pressure could be applied)\n"
 	      "  --quiet           no live status line\n"
+	      "  --snapshot FILE   write a PNG picture of the tabs after the\n"
+	      "                    run (purged chunks red, regenerated green)\n"
+	      "  --snapshot-every S  also every S seconds during the run\n"
+	      "  --trace FILE      write per-interval figures as CSV\n"
+	      "  --trace-interval S  interval of --trace (default 0.5)\n"
 	      "  --bad-regen       self-test: corrupt one pixel of every\n"
 	      "                    regenerated chunk; exit 0 only if the\n"
 	      "                    pixel checks catch it\n"
@@ -117,7 +139,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_TABS = 256, O_SWITCHES, O_SECONDS, O_ORDER, O_SEED,
 	       O_BACKEND, O_PRESSURE, O_NO_PRESSURE, O_EXPECT, O_QUIET,
-	       O_BAD_REGEN, O_HELP };
+	       O_BAD_REGEN, O_SNAPSHOT, O_SNAPSHOT_EVERY, O_TRACE,
+	       O_TRACE_INTERVAL, O_HELP };
 	static const struct option longopts[] = {
 		{ "tabs", required_argument, NULL, O_TABS },
 		{ "switches", required_argument, NULL, O_SWITCHES },
@@ -130,6 +153,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "expect-purges", no_argument, NULL, O_EXPECT },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "bad-regen", no_argument, NULL, O_BAD_REGEN },
+		{ "snapshot", required_argument, NULL, O_SNAPSHOT },
+		{ "snapshot-every", required_argument, NULL,
+		  O_SNAPSHOT_EVERY },
+		{ "trace", required_argument, NULL, O_TRACE },
+		{ "trace-interval", required_argument, NULL,
+		  O_TRACE_INTERVAL },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 }
 	};
@@ -137,7 +166,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	*o = (struct options){ .tabs = 24, .seconds = 10, .random_order = 1,
-			       .seed = 1, .pressure = PRESSURE_AUTO };
+			       .seed = 1, .pressure = PRESSURE_AUTO,
+			       .trace_interval = 0.5 };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		errno = 0;
 		end = NULL;
@@ -183,6 +213,22 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_BAD_REGEN:
 			o->bad_regen = 1;
 			continue;
+		case O_SNAPSHOT:
+			o->snapshot = optarg;
+			continue;
+		case O_TRACE:
+			o->trace = optarg;
+			continue;
+		case O_SNAPSHOT_EVERY:
+			o->snapshot_every = strtod(optarg, &end);
+			if (o->snapshot_every <= 0)
+				end = NULL;
+			break;
+		case O_TRACE_INTERVAL:
+			o->trace_interval = strtod(optarg, &end);
+			if (o->trace_interval <= 0)
+				end = NULL;
+			break;
 		case O_HELP:
 			usage(stdout);
 			exit(0);
@@ -233,9 +279,21 @@ static unsigned int next_tab(const struct options *o, unsigned int cur,
 	return (cur + 1 + *rng % (o->tabs - 1)) % o->tabs;
 }
 
-static int run(const struct options *o, vcache *cache, struct tabview *tv)
+static void snapshot(const struct options *o, struct tabview *tv)
+{
+	int r = tabshot_write(o->snapshot, tv, atomic_load(&regen_count),
+			      CHUNK_SIZE);
+
+	if (r < 0)
+		fprintf(stderr, "tabcache: --snapshot %s: %s\n", o->snapshot,
+			strerror(-r));
+}
+
+static int run(const struct options *o, vcache *cache, struct tabview *tv,
+	       struct tabtrace *tt)
 {
 	unsigned int rng = o->seed ? o->seed : 1, cur = 0;
+	double next_shot = o->snapshot_every;
 	int r;
 
 	r = tabview_show(tv, cur);
@@ -249,6 +307,12 @@ static int run(const struct options *o, vcache *cache, struct tabview *tv)
 		for (unsigned int k = 1; r >= 0 && k <= THUMBNAILS; k++)
 			tabview_thumbnail(tv, (cur + k) % o->tabs);
 		tabview_status(tv, cache, !o->quiet, 0);
+		tabtrace_switch(tt, tv, cache);
+		if (o->snapshot && o->snapshot_every &&
+		    tabview_elapsed(tv) >= next_shot) {
+			snapshot(o, tv);
+			next_shot += o->snapshot_every;
+		}
 	}
 	return r;
 }
@@ -286,6 +350,8 @@ int main(int argc, char **argv)
 	struct options o;
 	struct pressure pressure;
 	struct tabview *tv = NULL;
+	struct tabtrace *tt = NULL;
+	atomic_uint *counts = NULL;
 	vcache *cache = NULL;
 	const char *why_none = NULL;
 	size_t total;
@@ -333,6 +399,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	corrupt_regenerations = o.bad_regen; /* creation stays correct */
+	if (o.snapshot) {
+		counts = calloc((size_t)o.tabs * (RENDER_BYTES / CHUNK_SIZE),
+				sizeof(*counts));
+		atomic_store(&regen_count, counts);
+	}
+	if (o.trace) {
+		r = tabtrace_open(o.trace, o.trace_interval, &tt);
+		if (r < 0)
+			fprintf(stderr, "tabcache: --trace %s: %s\n", o.trace,
+				strerror(-r));
+	}
 	printf("%u tabs x %.1f MiB, chunk %u KiB; %s order, %s\n", o.tabs,
 	       RENDER_BYTES / 1048576.0, CHUNK_SIZE / 1024,
 	       o.random_order ? "random" : "round-robin",
@@ -341,8 +418,15 @@ int main(int argc, char **argv)
 		fputs(TABVIEW_LEGEND, stdout);
 	fflush(stdout);
 
-	r = run(&o, cache, tv);
+	r = run(&o, cache, tv, tt);
 	tabview_status(tv, cache, !o.quiet, 1);
+	if (tabtrace_close(tt, tv, cache) < 0)
+		fprintf(stderr, "tabcache: --trace %s: write failed\n",
+			o.trace);
+	if (o.snapshot) {
+		snapshot(&o, tv);
+		printf("snapshot: %s\n", o.snapshot);
+	}
 	if (interrupted)
 		printf("interrupted\n");
 	if (r < 0)
@@ -354,6 +438,8 @@ int main(int argc, char **argv)
 				     pressure.mode, mismatched);
 out:
 	tabview_free(tv);
+	atomic_store(&regen_count, NULL); /* no regeneration can run now */
+	free(counts);
 	pressure_stop(&pressure);
 	r = vcache_free(cache);
 	if (r < 0) {
