@@ -392,7 +392,7 @@ static enum ipressure apply_pressure(const struct options *o,
 	if (vcache_backend(cache) == VCACHE_BACKEND_NONE)
 		m = IP_NONE;
 	if (m == IP_AUTO || m == IP_CGROUP) {
-		pressure_start(p, PRESSURE_CGROUP, total, keep);
+		pressure_start(p, PRESSURE_CGROUP, total, keep, 0);
 		if (p->mode == PRESSURE_CGROUP) {
 			printf("pressure: cgroup: %s\n", p->why);
 			return IP_CGROUP;
@@ -401,7 +401,7 @@ static enum ipressure apply_pressure(const struct options *o,
 		m = m == IP_AUTO ? IP_PAGEOUT : IP_NONE;
 	}
 	if (m == IP_HOG) {
-		pressure_start(p, PRESSURE_HOG, total, keep);
+		pressure_start(p, PRESSURE_HOG, total, keep, 0);
 		printf("pressure: %s: %s\n", pressure_mode_name(p->mode),
 		       p->why);
 		return p->mode == PRESSURE_HOG ? IP_HOG : IP_NONE;
@@ -417,8 +417,9 @@ static enum ipressure apply_pressure(const struct options *o,
 }
 
 static void serve(const struct options *o, struct run *run, vcache *cache,
-		  enum ipressure mode)
+		  enum ipressure mode, struct pressure *p)
 {
+	char line[256];
 	unsigned int rng = o->seed;
 	double t0 = now(), last = t0;
 
@@ -438,6 +439,8 @@ static void serve(const struct options *o, struct run *run, vcache *cache,
 		else
 			thumbnail(run, cache, img, o->img.verify);
 		run->views++;
+		if (pressure_progress(p, line, sizeof(line)) && !o->quiet)
+			printf("  %s\n", line);
 		if (!o->quiet && now() - last >= 1.0) {
 			struct vcache_stats st;
 
@@ -522,7 +525,7 @@ int main(int argc, char **argv)
 	load_all(&run, cache, &o.img);
 	printf("  loaded %zu images in %.2f s\n", run.n, now() - t0);
 	t0 = now();
-	serve(&o, &run, cache, mode);
+	serve(&o, &run, cache, mode, &pressure);
 	report(&run, cache, now() - t0);
 	status = run.mismatches ? 1 : 0;
 	if (o.expect_purges && vcache_stats_get(cache, &st) == 0 &&

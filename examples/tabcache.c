@@ -17,6 +17,7 @@
  * unnoticed or a wrong regeneration is a mismatch, and a mismatch makes
  * the exit status non-zero.
  */
+#define _GNU_SOURCE /* MADV_PAGEOUT */
 #include "render.h"
 #include "pressure.h"
 #include "tabshot.h"
@@ -30,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <vcache.h>
@@ -53,9 +56,11 @@ struct options {
 	double snapshot_every;    /* 0: only at the end */
 	const char *trace;        /* --trace FILE.csv */
 	double trace_interval;
+	unsigned long hog_max_mib; /* 0: no cap */
 };
 
 static volatile sig_atomic_t interrupted;
+static struct timespec started; /* for "first switch after" */
 static volatile sig_atomic_t corrupt_regenerations; /* --bad-regen */
 /* Regenerations per chunk, for --snapshot; set after the tabs exist so
  * that their creation does not count. Lock-free atomics: fine in the
@@ -97,8 +102,12 @@ static void usage(FILE *f)
 	      "  --order rr|random switching order (default random)\n"
 	      "  --seed N          seed for the random order (default 1)\n"
 	      "  --backend NAME    auto, vrange, uffd or none (default auto)\n"
-	      "  --pressure MODE   auto, cgroup, hog or none (default auto)\n"
+	      "  --pressure MODE   auto, cgroup, hog, pageout or none (default\n"
+	      "                    auto: cgroup, else hog if that needs at\n"
+	      "                    most --hog-max-mib, else pageout)\n"
 	      "  --no-pressure     same as --pressure none\n"
+	      "  --hog-max-mib N   cap what the memory hog may take (default\n"
+	      "                    2048; 0: no cap)\n"
 	      "  --expect-purges   fail if nothing was purged (exit 77 if no\n"
 	      "                    pressure could be applied)\n"
 	      "  --quiet           no live status line\n"
@@ -126,7 +135,7 @@ static int parse_backend(const char *s, enum vcache_backend *ret)
 
 static int parse_pressure(const char *s, enum pressure_mode *ret)
 {
-	for (int m = PRESSURE_AUTO; m <= PRESSURE_HOG; m++) {
+	for (int m = PRESSURE_AUTO; m <= PRESSURE_PAGEOUT; m++) {
 		if (strcmp(s, pressure_mode_name(m)) == 0) {
 			*ret = m;
 			return 0;
@@ -140,7 +149,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum { O_TABS = 256, O_SWITCHES, O_SECONDS, O_ORDER, O_SEED,
 	       O_BACKEND, O_PRESSURE, O_NO_PRESSURE, O_EXPECT, O_QUIET,
 	       O_BAD_REGEN, O_SNAPSHOT, O_SNAPSHOT_EVERY, O_TRACE,
-	       O_TRACE_INTERVAL, O_HELP };
+	       O_TRACE_INTERVAL, O_HOG_MAX, O_HELP };
 	static const struct option longopts[] = {
 		{ "tabs", required_argument, NULL, O_TABS },
 		{ "switches", required_argument, NULL, O_SWITCHES },
@@ -159,6 +168,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "trace", required_argument, NULL, O_TRACE },
 		{ "trace-interval", required_argument, NULL,
 		  O_TRACE_INTERVAL },
+		{ "hog-max-mib", required_argument, NULL, O_HOG_MAX },
 		{ "help", no_argument, NULL, O_HELP },
 		{ 0 }
 	};
@@ -167,7 +177,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	*o = (struct options){ .tabs = 24, .seconds = 10, .random_order = 1,
 			       .seed = 1, .pressure = PRESSURE_AUTO,
-			       .trace_interval = 0.5 };
+			       .trace_interval = 0.5, .hog_max_mib = 2048 };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		errno = 0;
 		end = NULL;
@@ -224,6 +234,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (o->snapshot_every <= 0)
 				end = NULL;
 			break;
+		case O_HOG_MAX:
+			o->hog_max_mib = strtoul(optarg, &end, 10);
+			break;
 		case O_TRACE_INTERVAL:
 			o->trace_interval = strtod(optarg, &end);
 			if (o->trace_interval <= 0)
@@ -279,6 +292,18 @@ static unsigned int next_tab(const struct options *o, unsigned int cur,
 	return (cur + 1 + *rng % (o->tabs - 1)) % o->tabs;
 }
 
+/* Pressure "pageout": the kernel reclaims one random hidden tab (not the
+ * one about to be shown), which purges its volatile pages. */
+static void page_out_one(const struct options *o, struct tabview *tv,
+			 unsigned int next, unsigned int *rng)
+{
+	unsigned int k = next_tab(o, next, rng);
+
+	if ((int)k != tabview_visible(tv))
+		madvise(vcache_object_data(tabview_tab(tv, k)), RENDER_BYTES,
+			MADV_PAGEOUT);
+}
+
 static void snapshot(const struct options *o, struct tabview *tv)
 {
 	int r = tabshot_write(o->snapshot, tv, atomic_load(&regen_count),
@@ -290,8 +315,10 @@ static void snapshot(const struct options *o, struct tabview *tv)
 }
 
 static int run(const struct options *o, vcache *cache, struct tabview *tv,
-	       struct tabtrace *tt)
+	       struct tabtrace *tt, struct pressure *p)
 {
+	char line[256];
+
 	unsigned int rng = o->seed ? o->seed : 1, cur = 0;
 	double next_shot = o->snapshot_every;
 	int r;
@@ -302,10 +329,26 @@ static int run(const struct options *o, vcache *cache, struct tabview *tv,
 		    tabview_elapsed(tv) >= o->seconds)
 			break;
 		cur = next_tab(o, cur, &rng);
+		if (p->mode == PRESSURE_PAGEOUT)
+			page_out_one(o, tv, cur, &rng);
 		r = tabview_show(tv, cur);
+		if (n == 1 && !o->quiet) {
+			struct timespec t;
+
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			printf("%sfirst tab switch %.1f s after the start\n",
+			       isatty(STDOUT_FILENO) ? "\r" : "",
+			       (t.tv_sec - started.tv_sec) +
+			       (t.tv_nsec - started.tv_nsec) / 1e9);
+			fflush(stdout);
+		}
 		/* The strip: a few hidden neighbours, read without a pin. */
 		for (unsigned int k = 1; r >= 0 && k <= THUMBNAILS; k++)
 			tabview_thumbnail(tv, (cur + k) % o->tabs);
+		/* A filling hog says how far it got, on a line of its own. */
+		if (pressure_progress(p, line, sizeof(line)) && !o->quiet)
+			printf(isatty(STDOUT_FILENO) ? "\r%s\033[K\n" :
+			       "%s\n", line);
 		tabview_status(tv, cache, !o->quiet, 0);
 		tabtrace_switch(tt, tv, cache);
 		if (o->snapshot && o->snapshot_every &&
@@ -357,6 +400,7 @@ int main(int argc, char **argv)
 	size_t total;
 	int r, status, mismatched;
 
+	clock_gettime(CLOCK_MONOTONIC, &started);
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
 	/* Stop cleanly (and leave no cgroup behind) on ^C, kill, or a
@@ -386,7 +430,8 @@ int main(int argc, char **argv)
 	}
 	/* keep: the visible tab and the program itself, beyond the share of
 	 * the volatile tabs that pressure_start() lets stay resident. */
-	pressure_start(&pressure, o.pressure, total, RENDER_BYTES + (8u << 20));
+	pressure_start(&pressure, o.pressure, total, RENDER_BYTES + (8u << 20),
+		       (uint64_t)o.hog_max_mib << 20);
 	printf("pressure: %s: %s\n", pressure_mode_name(pressure.mode),
 	       why_none ? why_none : pressure.why);
 	fflush(stdout);
@@ -418,7 +463,7 @@ int main(int argc, char **argv)
 		fputs(TABVIEW_LEGEND, stdout);
 	fflush(stdout);
 
-	r = run(&o, cache, tv, tt);
+	r = run(&o, cache, tv, tt, &pressure);
 	tabview_status(tv, cache, !o.quiet, 1);
 	if (tabtrace_close(tt, tv, cache) < 0)
 		fprintf(stderr, "tabcache: --trace %s: write failed\n",
