@@ -28,8 +28,10 @@ sel(m, col) = (strcol(1) eq m) ? column(col) : NaN
 modes = "vcache-pin vcache-opt plain-lru plain-all"
 set ylabel "group memory (MiB)"
 $( [ -n "$limit" ] && echo "set arrow from graph 0, first $limit to graph 1, first $limit nohead dt 2 lc rgb 'gray40'" )
+set key right center
 plot for [m in modes] f using 2:(sel(m, 7)) with lines lw 2 title m
 unset arrow
+set key top right
 set ylabel "visits per second"
 plot for [m in modes] f using 2:(sel(m, 4)) with lines lw 1.5 title m
 set ylabel "regenerated (MiB/s)"
