@@ -31,8 +31,8 @@ static void explain(struct pressure *p, const char *fmt, ...)
 static void explain_small(struct pressure *p, size_t total)
 {
 	if (p->limit >= total)
-		explain(p, " (all tabs fit in that: expect few purges, use "
-			"more tabs)");
+		explain(p, " (the whole cache fits in that: expect few "
+			"purges; make it bigger)");
 }
 
 static int cgroup_start(struct pressure *p)
@@ -84,7 +84,7 @@ void pressure_start(struct pressure *p, enum pressure_mode want,
 		if (cgroup_start(p) == 0) {
 			p->mode = PRESSURE_CGROUP;
 			explain(p, "memory cgroup v%d %s limited to %.0f MiB "
-				"(tabs total %.0f MiB): the kernel reclaims "
+				"(cache total %.0f MiB): the kernel reclaims "
 				"this process alone", p->cg.version,
 				p->cg.dir, p->limit / MIB, total / MIB);
 			explain_small(p, total);
@@ -119,7 +119,7 @@ void pressure_start(struct pressure *p, enum pressure_mode want,
 		"are left available: %.1f GiB now (MemAvailable %.1f GiB), "
 		"filling for at most %d s; the OOM killer "
 		"takes it first, and it also squeezes other programs' page "
-		"cache (tabs total %.0f MiB)", (int)p->hog.pid, p->limit / MIB,
+		"cache (volatile cache %.0f MiB)", (int)p->hog.pid, p->limit / MIB,
 		need / MIB / 1024, avail / MIB / 1024,
 		PRESSURE_HOG_FILL_MS / 1000, total / MIB);
 	if (hog_max && hog_max < need)
