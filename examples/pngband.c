@@ -374,6 +374,11 @@ static int peek_size(struct pngband *pb, uint32_t *w, uint32_t *h)
 		copy_msg(pb->io.err, "not a PNG file", NULL);
 		return -EBADMSG;
 	}
+	/* No IHDR first: libpng will say what is wrong. */
+	if (memcmp(b + 12, "IHDR", 4) != 0) {
+		*w = *h = 1;
+		return 0;
+	}
 	*w = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 |
 	     (uint32_t)b[18] << 8 | b[19];
 	*h = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 |
@@ -410,6 +415,9 @@ static int open_locked(struct pngband *pb, const char *path,
 	}
 	/* libpng + zlib (32 KiB window, 8 KiB read buffer) need about
 	 * 60 KiB; the row buffers up to three rows of 16-bit RGBA. */
+	/* Wider than libpng's own limit: it refuses the file below. */
+	if (w > PNG_USER_WIDTH_MAX)
+		w = 1;
 	pb->io.arena_size = (128u << 10) + 3 * ((size_t)w * 8 + 64);
 	pb->io.arena = malloc(pb->io.arena_size);
 	if (!pb->io.arena)
@@ -491,9 +499,13 @@ const struct pngband_info *pngband_info(const struct pngband *pb)
 	return &pb->info;
 }
 
-void pngband_stats(const struct pngband *pb, struct pngband_stats *ret)
+void pngband_stats(struct pngband *pb, struct pngband_stats *ret)
 {
+	while (atomic_flag_test_and_set_explicit(&pb->lock,
+						 memory_order_acquire))
+		sched_yield();
 	*ret = pb->st;
+	atomic_flag_clear_explicit(&pb->lock, memory_order_release);
 }
 
 const char *pngband_error(const struct pngband *pb)

@@ -87,7 +87,8 @@ int pngband_open(const char *path, size_t band_target, size_t max_bytes,
 void pngband_free(struct pngband *pb);
 
 const struct pngband_info *pngband_info(const struct pngband *pb);
-void pngband_stats(const struct pngband *pb, struct pngband_stats *ret);
+/* Normal context (takes the decoder's lock). */
+void pngband_stats(struct pngband *pb, struct pngband_stats *ret);
 
 /*
  * The first full decode starts / ended: between the two calls bands must

@@ -212,6 +212,8 @@ const struct pnggen_bad pnggen_bad_files[] = {
 	{ "bad-ihdr.png", -EBADMSG },     /* bit depth 3, CRC fixed */
 	{ "truncated.png", -ENODATA },    /* cut at 60% */
 	{ "huge.png", -EFBIG },           /* 100000 x 100000 */
+	{ "too-wide.png", -EBADMSG },     /* 2000000 x 1: libpng's limit */
+	{ "no-ihdr.png", -EBADMSG },      /* IDAT where IHDR belongs */
 	{ "not-a-png.png", -EBADMSG },
 	{ "empty.png", -EBADMSG },
 };
@@ -324,6 +326,11 @@ int pnggen_bad(const char *dir)
 	VARIANT("huge.png", (put_be32(copy + ihdr + 8, 100000),
 			     put_be32(copy + ihdr + 12, 100000),
 			     fix_crc(copy, ihdr)));
+	VARIANT("too-wide.png", (put_be32(copy + ihdr + 8, 2000000),
+				 put_be32(copy + ihdr + 12, 1),
+				 fix_crc(copy, ihdr)));
+	VARIANT("no-ihdr.png", (memcpy(copy + ihdr + 4, "IDAT", 4),
+				fix_crc(copy, ihdr)));
 #undef VARIANT
 	if (r == 0)
 		r = spill(dir, "truncated.png", b, n * 6 / 10);
