@@ -406,6 +406,15 @@ static enum ipressure apply_pressure(const struct options *o,
 		       p->why);
 		return p->mode == PRESSURE_HOG ? IP_HOG : IP_NONE;
 	}
+	/* MADV_PAGEOUT purges what the kernel sees as volatile: the vrange
+	 * and uffd backends' memory, nothing a backend keeps by itself. */
+	if (m == IP_PAGEOUT && vcache_backend(cache) != VCACHE_BACKEND_UFFD &&
+	    vcache_backend(cache) != VCACHE_BACKEND_VRANGE) {
+		printf("pressure: none (backend %s is not purged by "
+		       "MADV_PAGEOUT)\n",
+		       vcache_backend_name(vcache_backend(cache)));
+		return IP_NONE;
+	}
 	if (m == IP_PAGEOUT)
 		printf("pressure: pageout: before each view the kernel "
 		       "reclaims one other image (MADV_PAGEOUT)\n");

@@ -432,6 +432,15 @@ int main(int argc, char **argv)
 	 * the volatile tabs that pressure_start() lets stay resident. */
 	pressure_start(&pressure, o.pressure, total, RENDER_BYTES + (8u << 20),
 		       (uint64_t)o.hog_max_mib << 20);
+	/* MADV_PAGEOUT purges what the kernel sees as volatile: the vrange
+	 * and uffd backends' memory, nothing a backend keeps by itself. */
+	if (pressure.mode == PRESSURE_PAGEOUT &&
+	    vcache_backend(cache) != VCACHE_BACKEND_UFFD &&
+	    vcache_backend(cache) != VCACHE_BACKEND_VRANGE) {
+		pressure_stop(&pressure);
+		why_none = "this backend's memory is not purged by the "
+			   "kernel's reclaim (MADV_PAGEOUT)";
+	}
 	printf("pressure: %s: %s\n", pressure_mode_name(pressure.mode),
 	       why_none ? why_none : pressure.why);
 	fflush(stdout);
