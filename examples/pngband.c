@@ -65,6 +65,7 @@ struct pngband {
 	uint32_t next_row;      /* the row png_read_row() produces next */
 	int filling;
 	int fill_failed;
+	unsigned char *fill_image; /* interlaced: the whole image, fill only */
 	struct checkpoint *ckpt; /* one per band, CHECKPOINT only */
 	uint32_t ckpt_every;    /* checkpoint bands k * ckpt_every */
 	struct pngband_stats st;
@@ -297,6 +298,37 @@ static int seek_to(struct pngband *pb, uint32_t band, uint32_t y0)
 	return keep;
 }
 
+/*
+ * Normal context only: the first full decode of an interlaced image would
+ * otherwise inflate the whole file once per band. Decode it once into a
+ * temporary copy (freed by pngband_end_fill()); the bands are cut from it.
+ * If there is no memory for that, bands are decoded one by one instead.
+ */
+static int fill_interlaced(struct pngband *pb)
+{
+	const struct pngband_info *in = &pb->info;
+
+	if (!start_png(pb))
+		return io_errno(&pb->io);
+	pb->fill_image = malloc((size_t)in->height * in->row_bytes);
+	if (!pb->fill_image)
+		return 0;
+	if (setjmp(png_jmpbuf(pb->png))) {
+		pb->live = 0;
+		free(pb->fill_image);
+		pb->fill_image = NULL;
+		return io_errno(&pb->io);
+	}
+	read_header(pb);
+	for (int pass = 0; pass < pb->passes; pass++)
+		for (uint32_t y = 0; y < in->height; y++)
+			png_read_row(pb->png, pb->fill_image +
+				     (size_t)y * in->row_bytes, NULL);
+	pb->st.rows += (uint64_t)in->height * (uint64_t)pb->passes;
+	pb->live = 0;
+	return 0;
+}
+
 static int decode_locked(struct pngband *pb, uint32_t band,
 			 unsigned char *dst)
 {
@@ -308,7 +340,15 @@ static int decode_locked(struct pngband *pb, uint32_t band,
 
 	pb->io.code = 0;
 	pb->io.err[0] = '\0';
-	if (in->interlaced || !seek_to(pb, band, y0)) {
+	if (in->interlaced && pb->filling && band == 0) {
+		int r = fill_interlaced(pb);
+
+		if (r < 0)
+			return r;
+	}
+	/* Not for a band cut from the fill's copy (below). */
+	if (!(in->interlaced && pb->fill_image) &&
+	    (in->interlaced || !seek_to(pb, band, y0))) {
 		if (!start_png(pb))
 			return io_errno(&pb->io);
 		if (setjmp(png_jmpbuf(pb->png))) {
@@ -321,7 +361,12 @@ static int decode_locked(struct pngband *pb, uint32_t band,
 		pb->live = 0;
 		return io_errno(&pb->io);
 	}
-	if (in->interlaced) {
+	if (in->interlaced && pb->fill_image) {
+		/* The fill of an interlaced image: one pass over the file
+		 * for all bands (see fill_interlaced()). */
+		memcpy(dst, pb->fill_image + (size_t)y0 * rb,
+		       (size_t)(y1 - y0) * rb);
+	} else if (in->interlaced) {
 		/* Each pass writes its own pixels of a row ("sparkle"): the
 		 * band's rows are complete after the last pass. */
 		for (int pass = 0; pass < pb->passes; pass++)
@@ -488,6 +533,7 @@ void pngband_free(struct pngband *pb)
 	for (uint32_t b = 0; pb->ckpt && b < pb->info.bands; b++)
 		free(pb->ckpt[b].state);
 	free(pb->ckpt);
+	free(pb->fill_image);
 	free(pb->io.arena);
 	if (pb->io.fd >= 0)
 		close(pb->io.fd);
@@ -520,6 +566,8 @@ void pngband_begin_fill(struct pngband *pb)
 
 int pngband_end_fill(struct pngband *pb)
 {
+	free(pb->fill_image);
+	pb->fill_image = NULL;
 	pb->filling = 0;
 	return pb->fill_failed ? -ENOMEM : 0;
 }

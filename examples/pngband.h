@@ -76,8 +76,10 @@ struct pngband;
  * the page size). max_bytes bounds the decoded size (0: 1 GiB). Does not
  * decode pixels: the first full decode is pngband_decode() of every band
  * in order (vcache_object_create() does exactly that), and for
- * CHECKPOINT that pass records the checkpoints, so call
- * pngband_begin_fill() before it and pngband_end_fill() after.
+ * CHECKPOINT that pass records the checkpoints (and for an interlaced
+ * image it decodes the file once into a temporary copy, freed at the end,
+ * instead of once per band), so call pngband_begin_fill() before it and
+ * pngband_end_fill() after.
  */
 int pngband_open(const char *path, size_t band_target, size_t max_bytes,
 		 enum pngband_seek seek, struct pngband **ret_pb,
