@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "pngband.h"
+#include "pngio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,20 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ERR_MAX 200
-#define ALIGN 16u
-
-/* What the libpng callbacks need: the file, and where errors go. */
-struct io {
-	int fd;
-	off_t pos;       /* next byte of the file libpng will get */
-	int code;        /* the errno behind the next png_error(), or 0 */
-	char err[ERR_MAX];
-	/* the arena (band decoder only) */
-	unsigned char *arena;
-	size_t arena_size, used, peak;
-};
-
 struct checkpoint {
 	unsigned char *state; /* copy of arena[0, used) */
 	size_t used;
@@ -54,7 +41,7 @@ struct checkpoint {
 };
 
 struct pngband {
-	struct io io;
+	struct pngio io;
 	struct pngband_info info;
 	enum pngband_seek seek;
 	atomic_flag lock;
@@ -69,127 +56,8 @@ struct pngband {
 	struct checkpoint *ckpt; /* one per band, CHECKPOINT only */
 	uint32_t ckpt_every;    /* checkpoint bands k * ckpt_every */
 	struct pngband_stats st;
-	char last_err[ERR_MAX];
+	char last_err[PNGIO_ERR_MAX];
 };
-
-/* ---- callbacks: no allocation, no stdio, no locks ---- */
-
-static void copy_msg(char *dst, const char *a, const char *b)
-{
-	size_t n = 0;
-
-	for (; a && *a && n < ERR_MAX - 1; a++)
-		dst[n++] = *a;
-	for (; b && *b && n < ERR_MAX - 1; b++)
-		dst[n++] = *b;
-	dst[n] = '\0';
-}
-
-static void on_error(png_structp png, png_const_charp msg)
-{
-	struct io *io = png_get_error_ptr(png);
-
-	if (io->err[0] == '\0')
-		copy_msg(io->err, msg, NULL);
-	png_longjmp(png, 1);
-}
-
-static void on_warning(png_structp png, png_const_charp msg)
-{
-	(void)png;
-	(void)msg; /* ancillary trouble: the pixels are still right */
-}
-
-static void on_read(png_structp png, png_bytep buf, size_t n)
-{
-	struct io *io = png_get_io_ptr(png);
-
-	while (n > 0) {
-		ssize_t k = pread(io->fd, buf, n, io->pos);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			io->code = -errno;
-			png_error(png, "read error");
-		}
-		if (k == 0) {
-			io->code = -ENODATA;
-			png_error(png, "file truncated: it ends inside the "
-				  "image");
-		}
-		buf += k;
-		n -= (size_t)k;
-		io->pos += k;
-	}
-}
-
-/* A block is a 16-byte header holding its size, then the memory. Free
- * gives memory back only for the last block (stack order), which is how
- * libpng and zlib release at the end; anything else stays until the arena
- * is reset for the next decoder. */
-static png_voidp arena_malloc(png_structp png, png_alloc_size_t n)
-{
-	struct io *io = png_get_mem_ptr(png);
-	size_t need = ALIGN + ((n + ALIGN - 1) & ~(size_t)(ALIGN - 1));
-	size_t *hdr;
-
-	if (n > io->arena_size || need > io->arena_size - io->used) {
-		io->code = -ENOMEM;
-		return NULL; /* libpng turns this into png_error() */
-	}
-	hdr = (size_t *)(void *)(io->arena + io->used);
-	*hdr = need;
-	io->used += need;
-	if (io->used > io->peak)
-		io->peak = io->used;
-	return (unsigned char *)hdr + ALIGN;
-}
-
-static void arena_free(png_structp png, png_voidp p)
-{
-	struct io *io = png_get_mem_ptr(png);
-	unsigned char *blk = (unsigned char *)p - ALIGN;
-
-	if (p && blk + *(size_t *)(void *)blk == io->arena + io->used)
-		io->used -= *(size_t *)(void *)blk;
-}
-
-/* ---- shared by the band decoder and the reference decoder ---- */
-
-static void before_info(png_structp png)
-{
-	/* Ancillary chunks (text, ICC profiles, ...) would only cost arena
-	 * space: libpng skips them, still checking their CRC. */
-	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
-}
-
-/* Everything to 8-bit RGBA; returns the number of passes. */
-static int after_info(png_structp png, png_infop info)
-{
-	int ct = png_get_color_type(png, info);
-	int passes;
-
-	png_set_expand(png); /* palette, gray < 8 bits, tRNS */
-	if (png_get_bit_depth(png, info) == 16)
-		png_set_scale_16(png);
-	if (!(ct & PNG_COLOR_MASK_COLOR))
-		png_set_gray_to_rgb(png);
-	if (!(ct & PNG_COLOR_MASK_ALPHA) &&
-	    !png_get_valid(png, info, PNG_INFO_tRNS))
-		png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
-	passes = png_set_interlace_handling(png);
-	png_read_update_info(png, info);
-	if (png_get_rowbytes(png, info) !=
-	    (size_t)png_get_image_width(png, info) * 4)
-		png_error(png, "cannot convert to 8-bit RGBA");
-	return passes;
-}
-
-static int io_errno(const struct io *io)
-{
-	return io->code ? io->code : -EBADMSG;
-}
 
 /* ---- the band decoder ---- */
 
@@ -210,8 +78,8 @@ static png_structp start_png(struct pngband *pb)
 	pb->io.used = 0;
 	pb->io.pos = 0;
 	pb->png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &pb->io,
-					   on_error, on_warning, &pb->io,
-					   arena_malloc, arena_free);
+					   pngio_on_error, pngio_on_warning, &pb->io,
+					   pngio_malloc, pngio_free);
 	return pb->png;
 }
 
@@ -221,10 +89,10 @@ static void read_header(struct pngband *pb)
 	pb->pinfo = png_create_info_struct(pb->png);
 	if (!pb->pinfo)
 		png_error(pb->png, "out of memory");
-	png_set_read_fn(pb->png, &pb->io, on_read);
-	before_info(pb->png);
+	png_set_read_fn(pb->png, &pb->io, pngio_on_read);
+	pngio_before_info(pb->png);
 	png_read_info(pb->png, pb->pinfo);
-	pb->passes = after_info(pb->png, pb->pinfo);
+	pb->passes = pngio_after_info(pb->png, pb->pinfo);
 	pb->next_row = 0;
 	pb->live = 1;
 	pb->st.restarts++;
@@ -309,7 +177,7 @@ static int fill_interlaced(struct pngband *pb)
 	const struct pngband_info *in = &pb->info;
 
 	if (!start_png(pb))
-		return io_errno(&pb->io);
+		return pngio_errno(&pb->io);
 	pb->fill_image = malloc((size_t)in->height * in->row_bytes);
 	if (!pb->fill_image)
 		return 0;
@@ -317,7 +185,7 @@ static int fill_interlaced(struct pngband *pb)
 		pb->live = 0;
 		free(pb->fill_image);
 		pb->fill_image = NULL;
-		return io_errno(&pb->io);
+		return pngio_errno(&pb->io);
 	}
 	read_header(pb);
 	for (int pass = 0; pass < pb->passes; pass++)
@@ -350,16 +218,16 @@ static int decode_locked(struct pngband *pb, uint32_t band,
 	if (!(in->interlaced && pb->fill_image) &&
 	    (in->interlaced || !seek_to(pb, band, y0))) {
 		if (!start_png(pb))
-			return io_errno(&pb->io);
+			return pngio_errno(&pb->io);
 		if (setjmp(png_jmpbuf(pb->png))) {
 			pb->live = 0;
-			return io_errno(&pb->io);
+			return pngio_errno(&pb->io);
 		}
 		read_header(pb);
 	}
 	if (setjmp(png_jmpbuf(pb->png))) {
 		pb->live = 0;
-		return io_errno(&pb->io);
+		return pngio_errno(&pb->io);
 	}
 	if (in->interlaced && pb->fill_image) {
 		/* The fill of an interlaced image: one pass over the file
@@ -401,7 +269,7 @@ int pngband_decode(struct pngband *pb, uint32_t band, void *dst)
 		sched_yield();
 	r = decode_locked(pb, band, dst);
 	if (r < 0)
-		copy_msg(pb->last_err, pb->io.err, NULL);
+		pngio_copy_msg(pb->last_err, pb->io.err, NULL);
 	pb->st.decodes++;
 	pb->st.ns += now_ns() - t0;
 	atomic_flag_clear_explicit(&pb->lock, memory_order_release);
@@ -416,7 +284,7 @@ static int peek_size(struct pngband *pb, uint32_t *w, uint32_t *h)
 
 	if (pread(pb->io.fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
 	    png_sig_cmp(b, 0, 8) != 0) {
-		copy_msg(pb->io.err, "not a PNG file", NULL);
+		pngio_copy_msg(pb->io.err, "not a PNG file", NULL);
 		return -EBADMSG;
 	}
 	/* No IHDR first: libpng will say what is wrong. */
@@ -442,20 +310,20 @@ static int open_locked(struct pngband *pb, const char *path,
 	pb->io.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pb->io.fd < 0) {
 		r = -errno;
-		copy_msg(pb->io.err, strerror(errno), NULL);
+		pngio_copy_msg(pb->io.err, strerror(errno), NULL);
 		return r;
 	}
 	r = peek_size(pb, &w, &h);
 	if (r < 0)
 		return r;
 	if ((uint64_t)w * h * 4 > max_bytes) {
-		char msg[ERR_MAX];
+		char msg[PNGIO_ERR_MAX];
 
 		snprintf(msg, sizeof(msg), "%ux%u pixels: %.0f MiB decoded, "
 			 "more than the limit of %.0f MiB", w, h,
 			 (double)w * h * 4 / 1048576.0,
 			 max_bytes / 1048576.0);
-		copy_msg(pb->io.err, msg, NULL);
+		pngio_copy_msg(pb->io.err, msg, NULL);
 		return -EFBIG;
 	}
 	/* libpng + zlib (32 KiB window, 8 KiB read buffer) need about
@@ -468,9 +336,9 @@ static int open_locked(struct pngband *pb, const char *path,
 	if (!pb->io.arena)
 		return -ENOMEM;
 	if (!start_png(pb))
-		return io_errno(&pb->io);
+		return pngio_errno(&pb->io);
 	if (setjmp(png_jmpbuf(pb->png)))
-		return io_errno(&pb->io);
+		return pngio_errno(&pb->io);
 	read_header(pb);
 	pb->st.restarts = 0;
 	in->width = png_get_image_width(pb->png, pb->pinfo);
@@ -570,84 +438,4 @@ int pngband_end_fill(struct pngband *pb)
 	pb->fill_image = NULL;
 	pb->filling = 0;
 	return pb->fill_failed ? -ENOMEM : 0;
-}
-
-/* ---- the reference decoder: plain libpng, whole image ---- */
-
-/* Everything the reference decode works on, so that nothing the
- * compiler keeps in registers lives across its setjmp(). */
-struct ref {
-	struct io io;
-	png_structp png;
-	png_infop info;
-	size_t limit;
-	uint8_t *pixels;
-	png_bytep *rows;
-	uint32_t w, h;
-};
-
-static int reference_run(struct ref *c)
-{
-	c->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &c->io,
-					on_error, on_warning);
-	c->info = c->png ? png_create_info_struct(c->png) : NULL;
-	if (!c->info)
-		return -ENOMEM;
-	if (setjmp(png_jmpbuf(c->png)))
-		return io_errno(&c->io);
-	png_set_read_fn(c->png, &c->io, on_read);
-	before_info(c->png);
-	png_read_info(c->png, c->info);
-	c->w = png_get_image_width(c->png, c->info);
-	c->h = png_get_image_height(c->png, c->info);
-	if ((uint64_t)c->w * c->h * 4 > c->limit) {
-		c->io.code = -EFBIG;
-		png_error(c->png, "image larger than the limit");
-	}
-	after_info(c->png, c->info);
-	c->pixels = malloc((size_t)c->w * c->h * 4);
-	c->rows = malloc(c->h * sizeof(*c->rows));
-	if (!c->pixels || !c->rows) {
-		c->io.code = -ENOMEM;
-		png_error(c->png, "out of memory");
-	}
-	for (uint32_t y = 0; y < c->h; y++)
-		c->rows[y] = c->pixels + (size_t)y * c->w * 4;
-	png_read_image(c->png, c->rows);
-	return 0;
-}
-
-int pngband_decode_reference(const char *path, size_t max_bytes,
-			     uint8_t **ret_pixels, uint32_t *ret_width,
-			     uint32_t *ret_height, char *err, size_t err_size)
-{
-	struct ref *c = calloc(1, sizeof(*c));
-	int r;
-
-	if (!c)
-		return -ENOMEM;
-	c->limit = max_bytes ? max_bytes : (size_t)1 << 30;
-	c->io.fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (c->io.fd < 0) {
-		r = -errno;
-		copy_msg(c->io.err, strerror(errno), NULL);
-	} else {
-		r = reference_run(c);
-	}
-	if (r == 0) {
-		*ret_pixels = c->pixels;
-		*ret_width = c->w;
-		*ret_height = c->h;
-		c->pixels = NULL;
-	} else if (err && err_size) {
-		snprintf(err, err_size, "%s", c->io.err[0] ? c->io.err :
-			 strerror(-r));
-	}
-	png_destroy_read_struct(&c->png, &c->info, NULL);
-	free(c->rows);
-	free(c->pixels);
-	if (c->io.fd >= 0)
-		close(c->io.fd);
-	free(c);
-	return r;
 }
