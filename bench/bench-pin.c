@@ -188,6 +188,21 @@ static void count_split(struct ctx *c, unsigned int n, double *ret_pin,
 	*ret_unpin = (double)u / n;
 }
 
+/* --csv: one line per configuration and object size, for bench/plot.sh. */
+static FILE *csv;
+
+static void csv_row(size_t size, const char *config, unsigned int delay,
+		    struct slot *bare, struct slot *used)
+{
+	struct bench_summary a = bench_summarize(bare->ns, reps);
+	struct bench_summary b = bench_summarize(used->ns, reps);
+
+	if (csv)
+		fprintf(csv, "%zu,%s,%u,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n",
+			size / BENCH_KIB, config, delay, a.median, a.min,
+			a.max, b.median, b.min, b.max);
+}
+
 static double print_cell(struct slot *s)
 {
 	struct bench_summary sm = bench_summarize(s->ns, reps);
@@ -304,6 +319,7 @@ static void run_size(size_t size, const enum vcache_backend *bes, size_t nbe,
 	printf("  %-22s %34s", "plain memory", "(nothing to do)      ");
 	plain_ns = print_cell(&plain);
 	printf("  x1.00\n");
+	csv_row(size, "plain", 0, &plain, &plain);
 	munmap(pc.data, size);
 	if (pc.bad)
 		printf("  !! plain memory: %lu bad pages\n", pc.bad);
@@ -319,6 +335,8 @@ static void run_size(size_t size, const enum vcache_backend *bes, size_t nbe,
 		print_cell(&kk->bare);
 		used = print_cell(&kk->used);
 		printf("  x%.2f\n", used / plain_ns);
+		csv_row(size, vcache_backend_name(kk->be), kk->delay,
+			&kk->bare, &kk->used);
 		if (sc_fd >= 0) {
 			/* As many cycles as one sample, 20..1000. */
 			uint64_t n = kk->bare.iters;
@@ -355,6 +373,7 @@ static void usage(const char *argv0)
 	       " [--quick]\n"
 	       "          [--sample-ms MS] (default 20; raise it on a coarse "
 	       "clock)\n"
+	       "--csv FILE: also write the medians as CSV (bench/plot.sh)\n"
 	       "default: every backend, sizes 64 1024 16384 KiB, "
 	       "delays 0 and 100 ms, chunk = page, 11 reps\n", argv0);
 }
@@ -369,6 +388,7 @@ int main(int argc, char **argv)
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "sample-ms", required_argument, NULL, 'S' },
 		{ "quick", no_argument, NULL, 'q' },
+		{ "csv", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -380,8 +400,17 @@ int main(int argc, char **argv)
 	const char *reason;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "b:s:d:r:c:S:qh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "b:s:d:r:c:S:qC:h", opts, NULL)) != -1) {
 		switch (o) {
+		case 'C':
+			csv = fopen(optarg, "we");
+			if (!csv) {
+				perror(optarg);
+				return 2;
+			}
+			fputs("size_kib,config,delay_ms,pin_unpin_ns,min_ns,"
+			      "max_ns,pin_read_unpin_ns,min_ns,max_ns\n", csv);
+			break;
 		case 'b':
 			if (nbe == 3 || bench_parse_backend(optarg, &bes[nbe])) {
 				usage(argv[0]);
@@ -453,6 +482,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		run_size(sizes[i], bes, nbe, delays, ndelays);
+	}
+	if (csv && fclose(csv) != 0) {
+		perror("--csv");
+		return 1;
 	}
 	return 0;
 }

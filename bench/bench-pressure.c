@@ -19,6 +19,9 @@
  *               cgroup's OOM killer.
  * Reported as seen: outcome (exit or signal, OOM kills of the group), time,
  * regenerated MiB, peak and final memory of the group and the child's RSS.
+ * --series FILE.csv adds a time series per mode (every --series-ms, default
+ * 50 ms, from the child's start): visits, visits/s, regenerated MiB and
+ * MiB/s, group memory, RSS; bench/plot.sh draws it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -48,14 +51,15 @@ static struct {
 	unsigned int objects, rounds, timeout_s;
 	bool skewed;
 	enum vcache_backend backend;
+	unsigned int series_ms;
 } cfg = {
 	.limit = 64 * BENCH_MIB, .obj_size = 4 * BENCH_MIB,
 	.chunk = 64 * BENCH_KIB, .objects = 48, .rounds = 4, .timeout_s = 300,
-	.backend = VCACHE_BACKEND_UFFD,
+	.backend = VCACHE_BACKEND_UFFD, .series_ms = 50,
 };
 
 /* Child -> parent reports; small enough for an atomic pipe write. */
-enum { MSG_CREATED, MSG_ROUND, MSG_DONE, MSG_ERROR };
+enum { MSG_CREATED, MSG_ROUND, MSG_DONE, MSG_ERROR, MSG_SAMPLE };
 struct msg {
 	int type, error;
 	unsigned int objects, round;
@@ -70,6 +74,8 @@ struct msg {
 struct result {
 	struct msg last_created, rounds[MAX_ROUNDS], done, error;
 	unsigned int nrounds;
+	struct msg *samples;    /* MSG_SAMPLE, for --series */
+	size_t nsamples;
 	bool have_done, have_error;
 	int status;
 	int64_t max_usage, failcnt, oom_kills;
@@ -77,6 +83,9 @@ struct result {
 
 static int report_fd = -1;
 static struct cgroup_group group;
+static FILE *series;             /* --series */
+static uint64_t child_t0, next_sample_ns;
+static uint64_t visits_done;
 
 /* A counter of the group in v1 or v2 spelling, or -1. */
 static int64_t group_number(const char *v1_file, const char *v2_file)
@@ -185,6 +194,21 @@ static void fill_msg(struct msg *m, enum mode mode)
 	m->rss_kib = vm_rss_kib();
 }
 
+/* --series: a sample of the child's state every cfg.series_ms. */
+static void maybe_sample(enum mode mode)
+{
+	uint64_t t = bench_now_ns();
+	struct msg m = { .type = MSG_SAMPLE };
+
+	if (!series || t < next_sample_ns)
+		return;
+	next_sample_ns = t + cfg.series_ms * 1000000ull;
+	m.ns = (double)(t - child_t0);
+	m.round = (unsigned int)visits_done;
+	fill_msg(&m, mode);
+	report(&m);
+}
+
 static char *plain_new(unsigned int i)
 {
 	char *p = mmap(NULL, cfg.obj_size, PROT_READ | PROT_WRITE,
@@ -247,6 +271,7 @@ static void setup(enum mode mode)
 			plain[i] = plain_new(i);
 		}
 		m.objects = i + 1;
+		maybe_sample(mode);
 		/* Tell the parent how far we got, in case we get killed. */
 		m.ns = (double)(bench_now_ns() - t0);
 		fill_msg(&m, mode);
@@ -298,6 +323,7 @@ static void child(enum mode mode)
 	int r;
 
 	alarm(cfg.timeout_s); /* never outlive a stuck run */
+	child_t0 = bench_now_ns();
 	r = cgroup_enter(&group, 0);
 	if (r < 0)
 		report_error(r, "joining the cgroup");
@@ -307,8 +333,11 @@ static void child(enum mode mode)
 		uint64_t t0 = bench_now_ns();
 
 		plan_round(order, cfg.objects);
-		for (unsigned int k = 0; k < cfg.objects; k++)
+		for (unsigned int k = 0; k < cfg.objects; k++) {
 			bad += visit(mode, order[k]);
+			visits_done++;
+			maybe_sample(mode);
+		}
 		memset(&m, 0, sizeof(m));
 		m.type = MSG_ROUND;
 		m.round = round;
@@ -323,6 +352,39 @@ static void child(enum mode mode)
 	m.type = MSG_DONE;
 	report(&m);
 	_exit(0);
+}
+
+static void add_sample(struct result *res, const struct msg *m)
+{
+	struct msg *more;
+
+	if ((res->nsamples & (res->nsamples + 1)) == 0) { /* 0, 1, 3, 7.. */
+		more = realloc(res->samples, (res->nsamples * 2 + 2) *
+			       sizeof(*more));
+		if (!more)
+			return;
+		res->samples = more;
+	}
+	res->samples[res->nsamples++] = *m;
+}
+
+/* The series of one mode as CSV rows; rates from consecutive samples. */
+static void write_series(enum mode mode, const struct result *res)
+{
+	for (size_t i = 0; series && i < res->nsamples; i++) {
+		const struct msg *m = &res->samples[i];
+		const struct msg *p = i ? m - 1 : NULL;
+		double dt = p ? (m->ns - p->ns) / 1e9 : 0;
+
+		fprintf(series, "%s,%.3f,%u,%.1f,%.2f,%.2f,%.2f,%.2f\n",
+			mode_names[mode], m->ns / 1e9, m->round,
+			dt > 0 ? (m->round - p->round) / dt : 0,
+			m->regen_bytes / (double)BENCH_MIB,
+			dt > 0 ? (double)(m->regen_bytes - p->regen_bytes) /
+				 BENCH_MIB / dt : 0,
+			m->cg_usage / (double)BENCH_MIB,
+			m->rss_kib / 1024.0);
+	}
 }
 
 static int run_mode(enum mode mode, struct result *res)
@@ -364,6 +426,8 @@ static int run_mode(enum mode mode, struct result *res)
 			res->rounds[res->nrounds++] = m;
 		else if (m.type == MSG_DONE)
 			res->have_done = true;
+		else if (m.type == MSG_SAMPLE)
+			add_sample(res, &m);
 		else if (m.type == MSG_ERROR)
 			res->error = m, res->have_error = true;
 	}
@@ -446,7 +510,8 @@ static void usage(const char *argv0)
 	       "  [--backend uffd|vrange|none] [--limit-mib N] "
 	       "[--budget-mib N]\n"
 	       "  [--objects N] [--object-mib N] [--chunk-kib N] "
-	       "[--rounds N] [--skewed] [--cheap]\n", argv0);
+	       "[--rounds N] [--skewed] [--cheap]\n"
+	       "  [--series FILE.csv] [--series-ms N]\n", argv0);
 }
 
 int main(int argc, char **argv)
@@ -462,6 +527,8 @@ int main(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "skewed", no_argument, NULL, 'k' },
 		{ "cheap", no_argument, NULL, 'C' },
+		{ "series", required_argument, NULL, 'S' },
+		{ "series-ms", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -469,7 +536,7 @@ int main(int argc, char **argv)
 	const char *reason;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCh", opts,
+	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCS:T:h", opts,
 				NULL)) != -1) {
 		unsigned long v = optarg ? strtoul(optarg, NULL, 0) : 0;
 		int k;
@@ -499,6 +566,16 @@ int main(int argc, char **argv)
 		case 'r': cfg.rounds = (unsigned int)v; break;
 		case 'k': cfg.skewed = true; break;
 		case 'C': bench_set_cheap_content(true); break;
+		case 'T': cfg.series_ms = v ? (unsigned int)v : 1; break;
+		case 'S':
+			series = fopen(optarg, "we");
+			if (!series) {
+				perror(optarg);
+				return 2;
+			}
+			fputs("mode,t_s,visits,visits_per_s,regen_mib,"
+			      "regen_mib_per_s,group_mib,rss_mib\n", series);
+			break;
 		default:
 			usage(argv[0]);
 			return o == 'h' ? 0 : 2;
@@ -545,8 +622,15 @@ int main(int argc, char **argv)
 			       vcache_backend_name(cfg.backend), reason);
 			continue;
 		}
-		if (run_mode(k, &res) == 0)
+		if (run_mode(k, &res) == 0) {
 			print_result(k, &res);
+			write_series(k, &res);
+		}
+		free(res.samples);
+	}
+	if (series && fclose(series) != 0) {
+		perror("--series");
+		return 1;
 	}
 	return 0;
 }

@@ -17,3 +17,11 @@ cp bench/guest-run.sh "$extra/run.sh"
 VCACHE_KERNEL_LOG=$out/guest.log VCACHE_QEMU_MEM=${VCACHE_QEMU_MEM:-1G} \
 	kernel/run-tests.sh --tests extra --extra-dir "$extra"
 echo "guest output: $out/guest.log"
+# bench-pin's CSV, printed between markers by guest-run.sh, as a plot.
+sed -n '/### pin.csv/,/### end pin.csv/p' "$out/guest.log" | tr -d '\r' |
+	sed '1d;$d' > "$out/pin.csv"
+if [ -s "$out/pin.csv" ] && command -v gnuplot >/dev/null; then
+	bench/plot.sh "$out" "(patched kernel, QEMU TCG guest)"
+else
+	echo "no plot: no pin.csv in the guest log, or no gnuplot"
+fi

@@ -11,8 +11,11 @@ step() {
 	echo "## example rc=$r: $*"
 	[ $r = 0 ] || rc=1
 }
-step ./imgcache
-step env VCACHE_BACKEND=uffd ./imgcache
+# imgcache generates its PNG test images into $TMPDIR (default /tmp) and
+# needs libpng16 and libz (copied by kernel/run-tests.sh through ldd); the
+# kernel reclaims an image before each view (MADV_PAGEOUT).
+step ./imgcache --generate 0 --views 60 --pressure pageout --expect-purges --quiet
+step env VCACHE_BACKEND=uffd ./imgcache --generate 0 --views 60 --pressure pageout --expect-purges --quiet
 step ./tabcache --switches 60 --expect-purges --backend vrange --quiet
 step ./tabcache --switches 60 --expect-purges --backend uffd --quiet
 step ./tabcache --switches 20 --expect-purges --backend vrange --bad-regen --quiet

@@ -1,331 +1,563 @@
 // SPDX-License-Identifier: MIT
 /*
- * imgcache - an image cache on volatile memory, in one short file
+ * imgcache - an image cache of real PNG files on volatile memory
  *
- * Images are "decoded" on demand into named vcache objects and found again
- * by name. Decoding here is procedural (plasma, checkerboard, rings), so
- * any part of an image can be decoded alone and checked exactly; a real
- * program would decode a PNG or JPEG tile instead.
+ * Every PNG file of a directory is decoded into a named vcache object (the
+ * file's name), 8-bit RGBA in bands of rows, one band per chunk (image.h,
+ * pngband.h). Then random views: a thumbnail reads one pixel in 8x8
+ * without a pin (optimistic: a purged band raises SIGBUS and the library
+ * decodes it again from the file, in the handler); a full view pins the
+ * image with VCACHE_PIN_REGENERATE and reads every pixel. Every pixel read
+ * is checked against a reference decode made at load time (per-band
+ * hashes, thumbnail pixels), so a wrong regeneration is a mismatch, and a
+ * mismatch makes the exit status 1.
  *
- * The walk-through:
- *  1. get three images (each decoded), get "plasma-512" again (found by
- *     name, not decoded);
- *  2. read them pinned;
- *  3. have the kernel reclaim plasma-512 (MADV_PAGEOUT: real reclaim of one
- *     range, standing in for memory pressure), then write it to a file:
- *     plain write(2) on purged memory fails with EFAULT (the kernel does
- *     not regenerate); pinning around write(2) works, and so does
- *     vcache_write(), which does just that;
- *  4. reclaim again and read without a pin: the library's SIGBUS handler
- *     decodes the touched chunks in place.
- * Exit status 1 if any pixel is wrong, anywhere, or a volatile image
- * could not be reclaimed. The cache frees the images left in it.
+ * Memory pressure, so that something gets purged: a memory cgroup when the
+ * process may make one (as tabcache), else MADV_PAGEOUT of a random other
+ * image before each view (the kernel reclaims that range for real; no
+ * privileges needed), or the tabcache hog on request.
+ *
+ * --bench-seek measures what one band costs to decode with each way of
+ * finding it in the compressed stream (pngband.h) and exits.
  */
 #define _GNU_SOURCE /* MADV_PAGEOUT */
+#include "image.h"
+#include "imgbench.h"
+#include "pnggen.h"
+#include "pressure.h"
+
+#include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <vcache.h>
+#define EXIT_SKIP 77
 
-#define CHUNK_SIZE (64u * 1024)
+enum ipressure { IP_AUTO, IP_CGROUP, IP_HOG, IP_PAGEOUT, IP_NONE };
+static const char *const ip_names[] = { "auto", "cgroup", "hog", "pageout",
+					"none" };
+static const char *const seek_names[] = { "restart", "resume",
+					  "checkpoint" };
 
-enum kind { PLASMA, CHECKER, RINGS };
-static const char *const kind_names[] = { "plasma", "checker", "rings" };
+struct options {
+	const char *dir;
+	unsigned int generate;  /* large images when no dir is given */
+	unsigned long views;
+	unsigned int full_every; /* one full view in N */
+	unsigned int seed;
+	enum ipressure pressure;
+	struct image_options img;
+	int expect_purges;
+	int bench_seek;
+	int quiet;
+};
 
-/* What an image name means travels in the callback's userdata:
- * the side length and the kind packed in one integer, nothing to free. */
-#define PACK(kind, side) ((void *)(uintptr_t)((side) << 4 | (kind)))
-#define KIND(ud) ((enum kind)((uintptr_t)(ud) & 15))
-#define SIDE(ud) ((unsigned int)((uintptr_t)(ud) >> 4))
+struct run {
+	struct image **img;
+	size_t n;
+	uint64_t views, full, thumbs, full_hits, thumb_hits;
+	uint64_t pixels, mismatches, pageouts;
+};
 
-static uint32_t pixel(enum kind kind, unsigned int side, unsigned int x,
-		      unsigned int y)
+static double now(void)
 {
-	unsigned int cx = x - side / 2, cy = y - side / 2; /* wraps: fine */
+	struct timespec t;
 
-	switch (kind) {
-	case PLASMA:
-		return ((x * 7 + y * 3) & 0xff) << 16 |
-		       ((x * y / (side / 8 + 1)) & 0xff) << 8 | ((x ^ y) & 0xff);
-	case CHECKER:
-		return ((x / 32 + y / 32) & 1) ? 0xffffff : 0x202020;
-	case RINGS:
-		return ((cx * cx + cy * cy) / 64 & 0xff) * 0x010101u;
-	}
-	return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* The "decoder": fills bytes [offset, offset + length) of the image. Runs
- * in the SIGBUS handler too, so: no allocation, no locks, no stdio. */
-static int decode(vcache_object *object, void *dst, size_t offset,
-		  size_t length, void *userdata)
+static unsigned int xorshift(unsigned int *s)
 {
-	unsigned int side = SIDE(userdata);
-	uint32_t *px = dst;
-
-	(void)object;
-	for (size_t i = 0; i < length / 4; i++) {
-		size_t p = offset / 4 + i;
-
-		px[i] = pixel(KIND(userdata), side, p % side, p / side);
-	}
-	return 0;
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
 }
 
-/* Count wrong pixels in the first bytes of the image, at data. */
-static size_t check(const uint32_t *data, size_t bytes, void *userdata)
+static void usage(FILE *f)
 {
-	unsigned int side = SIDE(userdata);
-	size_t bad = 0;
-
-	for (size_t p = 0; p < bytes / 4; p++)
-		bad += data[p] != pixel(KIND(userdata), side, p % side, p / side);
-	return bad;
+	fputs("Usage: imgcache [OPTIONS] [DIR]\n"
+	      "Decode the PNG files of DIR into volatile memory and serve random\n"
+	      "views under memory pressure; every pixel read is checked. Without\n"
+	      "DIR, the project's test images are generated into a temporary\n"
+	      "directory first.\n\n"
+	      "  --views N          number of views (default 400)\n"
+	      "  --full-every N     one view in N is a full, pinned view; the\n"
+	      "                     others are optimistic thumbnails (default 4)\n"
+	      "  --seek MODE        restart, resume or checkpoint (default)\n"
+	      "  --band-kib N       band (chunk) size target (default 256)\n"
+	      "  --max-mib N        largest decoded image (default 256)\n"
+	      "  --pressure MODE    auto (cgroup, else pageout), cgroup, hog,\n"
+	      "                     pageout or none\n"
+	      "  --generate N       without DIR: N large photos-alike too\n"
+	      "                     (default 8)\n"
+	      "  --seed N           random views (default 1)\n"
+	      "  --no-verify        skip the reference decode and the checks\n"
+	      "  --expect-purges    fail if nothing was purged (77: no pressure)\n"
+	      "  --bench-seek       measure band decode time per seek mode\n"
+	      "  --quiet            no progress lines\n", f);
 }
 
-/* What a name like "rings-300" means, packed as the callback's userdata. */
-static int parse_name(const char *name, void **ret_userdata)
+static int pick(const char *s, const char *const *names, int n, int *ret)
 {
-	char kind_name[16];
-	unsigned int side;
-
-	if (sscanf(name, "%15[a-z]-%u", kind_name, &side) != 2 ||
-	    side == 0 || side > 8192)
-		return -EINVAL;
-	for (enum kind k = PLASMA; k <= RINGS; k++) {
-		if (strcmp(kind_name, kind_names[k]) == 0) {
-			*ret_userdata = PACK(k, side);
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*ret = i;
 			return 0;
 		}
-	}
 	return -EINVAL;
 }
 
-/* Look an image up by name; decode it into a new object if absent. */
-static int get_image(vcache *cache, const char *name, vcache_object **ret)
+static int parse_options(int argc, char **argv, struct options *o)
 {
-	void *userdata;
-	int r;
+	enum { O_VIEWS = 256, O_FULL, O_SEEK, O_BAND, O_MAX, O_PRESSURE,
+	       O_GENERATE, O_SEED, O_NOVERIFY, O_EXPECT, O_BENCH, O_QUIET,
+	       O_HELP };
+	static const struct option longopts[] = {
+		{ "views", required_argument, NULL, O_VIEWS },
+		{ "full-every", required_argument, NULL, O_FULL },
+		{ "seek", required_argument, NULL, O_SEEK },
+		{ "band-kib", required_argument, NULL, O_BAND },
+		{ "max-mib", required_argument, NULL, O_MAX },
+		{ "pressure", required_argument, NULL, O_PRESSURE },
+		{ "generate", required_argument, NULL, O_GENERATE },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "no-verify", no_argument, NULL, O_NOVERIFY },
+		{ "expect-purges", no_argument, NULL, O_EXPECT },
+		{ "bench-seek", no_argument, NULL, O_BENCH },
+		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "help", no_argument, NULL, O_HELP },
+		{ 0 }
+	};
+	unsigned long v;
+	char *end;
+	int c, k;
 
-	r = vcache_object_lookup(cache, name, ret);
-	if (r != -ENOENT)
-		return r;
-	r = parse_name(name, &userdata);
-	if (r < 0)
-		return r;
-	printf("  decoding %s\n", name);
-	return vcache_object_create(cache, name,
-				    (size_t)SIDE(userdata) * SIDE(userdata) * 4,
-				    CHUNK_SIZE, decode, userdata, 0, ret);
-}
-
-/* Read an image pinned and check it; returns the wrong pixels. */
-static size_t read_pinned(vcache *cache, const char *name)
-{
-	vcache_object *img = NULL;
-	void *userdata;
-	size_t wrong;
-	int r;
-
-	r = get_image(cache, name, &img);
-	if (r == 0)
-		r = parse_name(name, &userdata);
-	if (r == 0)
-		r = vcache_pin(img, VCACHE_PIN_REGENERATE);
-	if (r < 0) {
-		printf("  FAIL: %s: %s\n", name, strerror(-r));
-		vcache_object_unref(img);
-		return 1;
+	*o = (struct options){ .generate = 8, .views = 400, .full_every = 4,
+			       .seed = 1 };
+	image_options_init(&o->img);
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		end = NULL;
+		errno = 0;
+		v = optarg ? strtoul(optarg, &end, 10) : 0;
+		if (optarg && (errno || end == optarg || *end) &&
+		    c != O_SEEK && c != O_PRESSURE) {
+			fprintf(stderr, "imgcache: bad value '%s'\n", optarg);
+			return -EINVAL;
+		}
+		switch (c) {
+		case O_VIEWS: o->views = v; break;
+		case O_FULL: o->full_every = v ? (unsigned int)v : 1; break;
+		case O_BAND:
+			if (v == 0 || v > 65536)
+				return -EINVAL;
+			o->img.band_bytes = v << 10;
+			break;
+		case O_MAX:
+			if (v == 0 || v > 65536)
+				return -EINVAL;
+			o->img.max_bytes = v << 20;
+			break;
+		case O_GENERATE: o->generate = (unsigned int)v; break;
+		case O_SEED: o->seed = v ? (unsigned int)v : 1; break;
+		case O_SEEK:
+			if (pick(optarg, seek_names, 3, &k) < 0)
+				return -EINVAL;
+			o->img.seek = (enum pngband_seek)k;
+			break;
+		case O_PRESSURE:
+			if (pick(optarg, ip_names, 5, &k) < 0)
+				return -EINVAL;
+			o->pressure = (enum ipressure)k;
+			break;
+		case O_NOVERIFY: o->img.verify = 0; break;
+		case O_EXPECT: o->expect_purges = 1; break;
+		case O_BENCH: o->bench_seek = 1; break;
+		case O_QUIET: o->quiet = 1; break;
+		case O_HELP: usage(stdout); exit(0);
+		default: return -EINVAL;
+		}
 	}
-	wrong = check(vcache_object_data(img), vcache_object_size(img),
-		      userdata);
-	vcache_unpin(img);
-	vcache_object_unref(img);
-	printf("  %-12s %s, %zu wrong pixels\n", name, r == VCACHE_PURGED ?
-	       "had been purged, decoded again" : "intact", wrong);
-	return wrong;
-}
-
-/*
- * Ask the kernel to reclaim the object now and report how much is gone.
- * Returns 1 (a failure) if the object should have been purgeable but
- * nothing went: its pages were not really volatile.
- */
-static int reclaim(vcache_object *img, int purgeable)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t n = vcache_object_size(img) / page, gone = 0;
-	unsigned char *vec = malloc(n);
-
-	if (madvise(vcache_object_data(img), vcache_object_size(img),
-		    MADV_PAGEOUT) < 0)
-		perror("  madvise(MADV_PAGEOUT)");
-	if (vec && mincore(vcache_object_data(img), n * page, vec) == 0)
-		for (size_t i = 0; i < n; i++)
-			gone += !(vec[i] & 1);
-	free(vec);
-	printf("  reclaimed: %zu of %zu pages are no longer in memory\n",
-	       gone, n);
-	if (purgeable && gone == 0) {
-		printf("  FAIL: nothing reclaimed: the pages were not "
-		       "volatile\n");
-		return 1;
-	}
+	if (optind + 1 < argc)
+		return -EINVAL;
+	o->dir = optind < argc ? argv[optind] : NULL;
 	return 0;
 }
 
-/* Check that the file holds the first n bytes of the image. */
-static int file_ok(int fd, ssize_t n, void *userdata)
+static int is_png(const struct dirent *d)
 {
-	uint32_t *back = malloc(n > 0 ? (size_t)n : 1);
-	int ok = back && pread(fd, back, (size_t)n, 0) == n &&
-		 check(back, (size_t)n, userdata) == 0;
+	size_t n = strlen(d->d_name);
 
-	free(back);
-	return ok;
+	return n > 4 && strcasecmp(d->d_name + n - 4, ".png") == 0;
 }
 
-enum save_how { PLAIN, PINNED_BY_HAND, VCACHE_WRITE };
-
-/* Save the image into a fresh temporary file; 1 if that went wrong. */
-static int save(vcache_object *img, enum save_how how, void *userdata)
+/* Probe every PNG file of dir; report and skip the bad ones. */
+static int probe_dir(const char *dir, const struct image_options *io,
+		     struct run *run)
 {
-	static const char *const what[] = { "plain write(2)",
-					    "pin, write(2), unpin",
-					    "vcache_write()" };
-	char path[] = "/tmp/imgcache.XXXXXX";
-	size_t size = vcache_object_size(img);
-	int fd = mkstemp(path), bad = 0, r = 0;
-	ssize_t n = -1;
+	struct dirent **list;
+	int n = scandir(dir, &list, is_png, alphasort);
+	char path[4096], err[256];
 
-	if (fd < 0) {
-		perror("  mkstemp");
-		return 1;
+	if (n < 0)
+		return -errno;
+	run->img = calloc((size_t)n + 1, sizeof(*run->img));
+	for (int i = 0; i < n; i++) {
+		struct image *img;
+		int r;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+		r = run->img ? image_probe(path, io, &img, err, sizeof(err)) :
+			-ENOMEM;
+		if (r < 0)
+			printf("  rejected %s: %s (%s)\n", list[i]->d_name,
+			       err, strerror(-r));
+		else
+			run->img[run->n++] = img;
+		free(list[i]);
 	}
-	unlink(path);
-	switch (how) {
-	case PLAIN:
-		/* Wrong: the kernel copies from purged pages and cannot
-		 * decode them; it fails with EFAULT instead. */
-		n = write(fd, vcache_object_data(img), size);
-		n = n < 0 ? -errno : n;
-		break;
-	case PINNED_BY_HAND:
-		/* Right: a pin makes the range present and non-volatile for
-		 * the duration of the system call. */
-		r = vcache_pin(img, VCACHE_PIN_REGENERATE);
-		if (r >= 0) {
-			n = write(fd, vcache_object_data(img), size);
-			n = n < 0 ? -errno : n;
-			vcache_unpin(img);
+	free(list);
+	return run->img ? 0 : -ENOMEM;
+}
+
+static const char *base(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* Decode every probed image into the cache; drop those that fail. */
+static void load_all(struct run *run, vcache *cache,
+		     const struct image_options *io)
+{
+	size_t kept = 0;
+	char err[256];
+
+	for (size_t i = 0; i < run->n; i++) {
+		struct image *img = run->img[i];
+		int r = image_load(img, cache, base(img->path), io, err,
+				   sizeof(err));
+
+		if (r < 0) {
+			printf("  rejected %s: %s (%s)\n", base(img->path), err,
+			       strerror(-r));
+			image_free(img);
+			continue;
 		}
-		break;
-	case VCACHE_WRITE:
-		/* Right, and shorter: the library's helper does the same. */
-		n = vcache_write(fd, img, 0, size);
-		break;
+		run->img[kept++] = img;
 	}
-	if (r < 0)
-		n = r;
-	if (n == -EFAULT)
-		printf("  %-22s EFAULT: the kernel does not regenerate\n",
-		       what[how]);
-	else if (n < 0)
-		printf("  %-22s %s\n", what[how], strerror((int)-n));
-	else
-		printf("  %-22s %zd of %zu bytes\n", what[how], n, size);
-	/* Whatever was written must be real pixels, never zeros. */
-	if (n > 0 && !file_ok(fd, n, userdata)) {
-		printf("  FAIL: the file holds wrong pixels\n");
-		bad = 1;
-	}
-	if (how != PLAIN && n != (ssize_t)size) {
-		printf("  FAIL: the pinned write must write everything\n");
-		bad = 1;
-	}
-	close(fd);
-	return bad;
+	run->n = kept;
 }
 
-int main(void)
+static void full_view(struct run *run, struct image *img, int verify)
 {
-	static const char *const names[] = { "plasma-512", "checker-256",
-					     "rings-300" };
-	vcache_object *img = NULL, *again = NULL;
-	struct vcache_stats st;
-	vcache *cache;
-	size_t bad = 0, wrong;
-	void *ud = PACK(PLASMA, 512);
-	int purgeable, r;
+	const struct pngband_info *in = img->info;
+	int r = vcache_pin(img->obj, VCACHE_PIN_REGENERATE);
 
-	/* The walk-through reclaims right after unpinning: volatility must
-	 * not be delayed. */
-	unsetenv("VCACHE_IDLE_DELAY_MS");
-	r = vcache_new(NULL, &cache);
 	if (r < 0) {
-		fprintf(stderr, "imgcache: vcache_new: %s\n", strerror(-r));
+		printf("  %s: pin: %s: %s\n", base(img->path), strerror(-r),
+		       pngband_error(img->pb));
+		run->mismatches++;
+		return;
+	}
+	run->full_hits += r == VCACHE_INTACT;
+	for (uint32_t b = 0; verify && b < in->bands; b++)
+		if (image_band_hash(img, b) != img->band_hash[b]) {
+			/* Count the band's pixels as wrong: a hash does not
+			 * say how many. */
+			run->mismatches += (uint64_t)in->band_rows * in->width;
+		}
+	run->pixels += (uint64_t)in->width * in->height;
+	vcache_unpin(img->obj);
+	run->full++;
+}
+
+static uint64_t faults(vcache *cache)
+{
+	struct vcache_stats st;
+
+	return vcache_stats_get(cache, &st, sizeof(st)) == 0 ? st.faults : 0;
+}
+
+static void thumbnail(struct run *run, vcache *cache, struct image *img,
+		      int verify)
+{
+	uint64_t before = faults(cache);
+
+	/* No pin: a purged band raises SIGBUS, the library decodes it
+	 * again in the handler and this load returns the right pixel. */
+	for (uint32_t j = 0; j < img->thumb_h || (!verify && j == 0); j++) {
+		const uint8_t *row = image_row(img, j * IMAGE_THUMB_STEP);
+
+		for (uint32_t i = 0; i * IMAGE_THUMB_STEP < img->info->width;
+		     i++) {
+			uint32_t px;
+
+			memcpy(&px, row + (size_t)i * IMAGE_THUMB_STEP * 4, 4);
+			if (verify && px != img->thumb[(size_t)j *
+						       img->thumb_w + i])
+				run->mismatches++;
+			run->pixels++;
+		}
+	}
+	run->thumb_hits += faults(cache) == before;
+	run->thumbs++;
+}
+
+static void report(const struct run *run, vcache *cache, double secs)
+{
+	struct pngband_stats ps, sum = { 0 };
+	struct vcache_stats st;
+
+	for (size_t i = 0; i < run->n; i++) {
+		pngband_stats(run->img[i]->pb, &ps);
+		sum.decodes += ps.decodes;
+		sum.rows += ps.rows;
+		sum.ns += ps.ns;
+		sum.restarts += ps.restarts;
+	}
+	if (vcache_stats_get(cache, &st, sizeof(st)) < 0)
+		memset(&st, 0, sizeof(st));
+	printf("imgcache: %llu views in %.1f s of %zu images\n",
+	       (unsigned long long)run->views, secs, run->n);
+	printf("  full views:    %llu, %llu hits (nothing purged)\n"
+	       "  thumbnails:    %llu, %llu hits (no SIGBUS)\n",
+	       (unsigned long long)run->full,
+	       (unsigned long long)run->full_hits,
+	       (unsigned long long)run->thumbs,
+	       (unsigned long long)run->thumb_hits);
+	printf("  purges seen:   %llu bands (library count); %llu pageouts\n",
+	       (unsigned long long)st.purges,
+	       (unsigned long long)run->pageouts);
+	printf("  regenerated:   %llu bands, %llu of them on SIGBUS, "
+	       "%.1f ms in callbacks\n",
+	       (unsigned long long)st.regenerations,
+	       (unsigned long long)st.faults, st.regen_ns / 1e6);
+	printf("  decoding:      %llu band decodes (load included), %llu "
+	       "from the file's start, %llu rows inflated, %.1f ms, "
+	       "%.2f ms per band\n", (unsigned long long)sum.decodes,
+	       (unsigned long long)sum.restarts,
+	       (unsigned long long)sum.rows, sum.ns / 1e6,
+	       sum.decodes ? sum.ns / 1e6 / sum.decodes : 0.0);
+	printf("  verified:      %llu pixels\n  mismatches:    %llu\n",
+	       (unsigned long long)run->pixels,
+	       (unsigned long long)run->mismatches);
+}
+
+static int make_images(const struct options *o, char *dir, size_t size)
+{
+	int r;
+
+	snprintf(dir, size, "%s/imgcache.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(dir))
+		return -errno;
+	r = pnggen_good(dir, o->generate);
+	if (r >= 0)
+		printf("generated %d PNG files in %s\n", r, dir);
+	return r < 0 ? r : 0;
+}
+
+static void remove_images(const char *dir)
+{
+	struct dirent **list;
+	char path[4096];
+	int n = scandir(dir, &list, is_png, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+		unlink(path);
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+	rmdir(dir);
+}
+
+static enum ipressure apply_pressure(const struct options *o,
+				     struct pressure *p, size_t total,
+				     size_t keep, vcache *cache)
+{
+	enum ipressure m = o->pressure;
+
+	memset(p, 0, sizeof(*p));
+	p->mode = PRESSURE_NONE;
+	if (vcache_backend(cache) == VCACHE_BACKEND_NONE)
+		m = IP_NONE;
+	if (m == IP_AUTO || m == IP_CGROUP) {
+		pressure_start(p, PRESSURE_CGROUP, total, keep, 0);
+		if (p->mode == PRESSURE_CGROUP) {
+			printf("pressure: cgroup: %s\n", p->why);
+			return IP_CGROUP;
+		}
+		printf("pressure: no cgroup (%s)\n", p->why);
+		m = m == IP_AUTO ? IP_PAGEOUT : IP_NONE;
+	}
+	if (m == IP_HOG) {
+		pressure_start(p, PRESSURE_HOG, total, keep, 0);
+		printf("pressure: %s: %s\n", pressure_mode_name(p->mode),
+		       p->why);
+		return p->mode == PRESSURE_HOG ? IP_HOG : IP_NONE;
+	}
+	/* MADV_PAGEOUT purges what the kernel sees as volatile: the vrange
+	 * and uffd backends' memory, nothing a backend keeps by itself. */
+	if (m == IP_PAGEOUT && vcache_backend(cache) != VCACHE_BACKEND_UFFD &&
+	    vcache_backend(cache) != VCACHE_BACKEND_VRANGE) {
+		printf("pressure: none (backend %s is not purged by "
+		       "MADV_PAGEOUT)\n",
+		       vcache_backend_name(vcache_backend(cache)));
+		return IP_NONE;
+	}
+	if (m == IP_PAGEOUT)
+		printf("pressure: pageout: before each view the kernel "
+		       "reclaims one other image (MADV_PAGEOUT)\n");
+	else
+		printf("pressure: none%s\n", vcache_backend(cache) ==
+		       VCACHE_BACKEND_NONE ? " (backend none never purges)" :
+		       "");
+	return m;
+}
+
+static void serve(const struct options *o, struct run *run, vcache *cache,
+		  enum ipressure mode, struct pressure *p)
+{
+	char line[256];
+	unsigned int rng = o->seed;
+	double t0 = now(), last = t0;
+
+	for (unsigned long v = 0; v < o->views && run->n; v++) {
+		struct image *img = run->img[xorshift(&rng) % run->n];
+
+		if (mode == IP_PAGEOUT && run->n > 1) {
+			struct image *other = run->img[xorshift(&rng) % run->n];
+
+			if (other != img &&
+			    madvise(vcache_object_data(other->obj),
+				    other->info->size, MADV_PAGEOUT) == 0)
+				run->pageouts++;
+		}
+		if (xorshift(&rng) % o->full_every == 0)
+			full_view(run, img, o->img.verify);
+		else
+			thumbnail(run, cache, img, o->img.verify);
+		run->views++;
+		if (pressure_progress(p, line, sizeof(line)) && !o->quiet)
+			printf("  %s\n", line);
+		if (!o->quiet && now() - last >= 1.0) {
+			struct vcache_stats st;
+
+			last = now();
+			if (vcache_stats_get(cache, &st, sizeof(st)) == 0)
+				printf("  %5.1fs %6llu views, regen %llu "
+				       "(sigbus %llu), vol %.0f MiB\n",
+				       last - t0,
+				       (unsigned long long)run->views,
+				       (unsigned long long)st.regenerations,
+				       (unsigned long long)st.faults,
+				       st.bytes_volatile / 1048576.0);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct run run = { 0 };
+	struct pressure pressure = { .mode = PRESSURE_NONE };
+	struct vcache_stats st;
+	char tmpdir[4096] = "";
+	vcache *cache = NULL;
+	size_t total = 0, largest = 0;
+	enum ipressure mode;
+	double t0;
+	int r, status;
+
+	if (parse_options(argc, argv, &o) < 0) {
+		usage(stderr);
 		return 2;
 	}
-	printf("imgcache: backend %s\n",
-	       vcache_backend_name(vcache_backend(cache)));
-	/* The "none" backend never lets the kernel purge anything. */
-	purgeable = vcache_backend(cache) != VCACHE_BACKEND_NONE;
-
-	printf("1. get images by name: decoded once, then found\n");
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		r = get_image(cache, names[i], &again);
+	if (!o.dir) {
+		r = make_images(&o, tmpdir, sizeof(tmpdir));
 		if (r < 0) {
-			fprintf(stderr, "imgcache: %s: %s\n", names[i],
+			fprintf(stderr, "imgcache: generating images: %s\n",
 				strerror(-r));
 			return 2;
 		}
-		if (!img)
-			img = vcache_object_ref(again); /* the first, plasma */
-		vcache_object_unref(again);
+		o.dir = tmpdir;
 	}
-	r = get_image(cache, "plasma-512", &again);
+	r = probe_dir(o.dir, &o.img, &run);
 	if (r < 0) {
-		fprintf(stderr, "imgcache: plasma-512: %s\n", strerror(-r));
-		return 2;
+		fprintf(stderr, "imgcache: %s: %s\n", o.dir, strerror(-r));
+		status = 2;
+		goto out;
 	}
-	printf("  plasma-512 again: %s\n", img == again ?
-	       "the same object, not decoded again" : "FAIL: another object");
-	bad += img != again;
-	vcache_object_unref(again);
+	if (o.bench_seek) {
+		const char **paths = calloc(run.n + 1, sizeof(*paths));
 
-	printf("2. read them pinned\n");
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		bad += read_pinned(cache, names[i]);
-
-	printf("3. reclaim plasma-512, then save it to a file, three ways\n");
-	bad += reclaim(img, purgeable);
-	bad += save(img, PLAIN, ud);
-	bad += save(img, PINNED_BY_HAND, ud);
-	bad += reclaim(img, purgeable);
-	bad += save(img, VCACHE_WRITE, ud);
-
-	printf("4. reclaim it, then read it without a pin\n");
-	bad += reclaim(img, purgeable);
-	wrong = check(vcache_object_data(img), vcache_object_size(img), ud);
-	printf("  %zu wrong pixels\n", wrong);
-	bad += wrong;
-	if (vcache_stats_get(cache, &st, sizeof(st)) == 0)
-		printf("  chunks purged %llu, re-decoded %llu (%llu on "
-		       "SIGBUS) in %.2f ms\n", (unsigned long long)st.purges,
-		       (unsigned long long)st.regenerations,
-		       (unsigned long long)st.faults, st.regen_ns / 1e6);
-
-	vcache_object_remove(img);
-	vcache_object_unref(img);
-	r = vcache_free(cache);
-	if (bad)
-		printf("FAIL: %zu problems (wrong pixels, failed checks)\n",
-		       bad);
-	else
+		for (size_t i = 0; paths && i < run.n; i++)
+			paths[i] = run.img[i]->path;
+		status = paths ? imgbench_seek(paths, run.n, o.img.band_bytes,
+					       o.img.max_bytes, o.seed) : 2;
+		free(paths);
+		goto out;
+	}
+	for (size_t i = 0; i < run.n; i++) {
+		total += run.img[i]->info->size;
+		if (run.img[i]->info->size > largest)
+			largest = run.img[i]->info->size;
+	}
+	unsetenv("VCACHE_IDLE_DELAY_MS"); /* views unpin into volatile now */
+	r = vcache_new(NULL, &cache);
+	if (r < 0) {
+		fprintf(stderr, "imgcache: vcache_new: %s\n", strerror(-r));
+		status = 2;
+		goto out;
+	}
+	printf("imgcache: backend %s, %zu PNG files, %.1f MiB decoded, "
+	       "seek %s, bands of about %zu KiB\n",
+	       vcache_backend_name(vcache_backend(cache)), run.n,
+	       total / 1048576.0, seek_names[o.img.seek],
+	       o.img.band_bytes >> 10);
+	/* keep: one pinned image and the program, beyond the half of the
+	 * images a cgroup lets stay resident. */
+	mode = apply_pressure(&o, &pressure, total, largest + (16u << 20),
+			      cache);
+	fflush(stdout);
+	t0 = now();
+	load_all(&run, cache, &o.img);
+	printf("  loaded %zu images in %.2f s\n", run.n, now() - t0);
+	t0 = now();
+	serve(&o, &run, cache, mode, &pressure);
+	report(&run, cache, now() - t0);
+	status = run.mismatches ? 1 : 0;
+	if (o.expect_purges && vcache_stats_get(cache, &st, sizeof(st)) == 0 &&
+	    st.purges == 0) {
+		if (mode == IP_NONE) {
+			printf("SKIP: no memory pressure, nothing purged\n");
+			status = status ? status : EXIT_SKIP;
+		} else {
+			printf("FAIL: pressure was applied but nothing was "
+			       "purged\n");
+			status = 1;
+		}
+	}
+	if (status == 0)
 		printf("OK\n");
-	return bad || r < 0 ? 1 : 0;
+out:
+	for (size_t i = 0; i < run.n; i++)
+		image_free(run.img[i]);
+	free(run.img);
+	pressure_stop(&pressure);
+	if (cache && vcache_free(cache) < 0 && status == 0)
+		status = 2;
+	if (*tmpdir)
+		remove_images(tmpdir);
+	return status;
 }

@@ -31,8 +31,8 @@ static void explain(struct pressure *p, const char *fmt, ...)
 static void explain_small(struct pressure *p, size_t total)
 {
 	if (p->limit >= total)
-		explain(p, " (all tabs fit in that: expect few purges, use "
-			"more tabs)");
+		explain(p, " (the whole cache fits in that: expect few "
+			"purges; make it bigger)");
 }
 
 static int cgroup_start(struct pressure *p)
@@ -56,10 +56,10 @@ static int cgroup_start(struct pressure *p)
 }
 
 void pressure_start(struct pressure *p, enum pressure_mode want,
-		    size_t total, size_t keep)
+		    size_t total, size_t keep, uint64_t hog_max)
 {
-	uint64_t taken;
-	pid_t pid;
+	uint64_t avail = hog_mem_available(), need;
+	int r;
 
 	memset(p, 0, sizeof(*p));
 	p->mode = PRESSURE_NONE;
@@ -72,11 +72,19 @@ void pressure_start(struct pressure *p, enum pressure_mode want,
 			"only if the machine itself runs short");
 		return;
 	}
+	need = avail > p->limit ? avail - p->limit : 0;
+	if (want == PRESSURE_PAGEOUT) {
+		p->mode = PRESSURE_PAGEOUT;
+		explain(p, "the kernel is asked to reclaim a hidden part of "
+			"the cache now and then (MADV_PAGEOUT: real reclaim of "
+			"those pages; no privileges, no cost to others)");
+		return;
+	}
 	if (want == PRESSURE_AUTO || want == PRESSURE_CGROUP) {
 		if (cgroup_start(p) == 0) {
 			p->mode = PRESSURE_CGROUP;
 			explain(p, "memory cgroup v%d %s limited to %.0f MiB "
-				"(tabs total %.0f MiB): the kernel reclaims "
+				"(cache total %.0f MiB): the kernel reclaims "
 				"this process alone", p->cg.version,
 				p->cg.dir, p->limit / MIB, total / MIB);
 			explain_small(p, total);
@@ -86,21 +94,62 @@ void pressure_start(struct pressure *p, enum pressure_mode want,
 			explain(p, "no memory pressure");
 			return;
 		}
+		if (hog_max && need > hog_max) {
+			p->mode = PRESSURE_PAGEOUT;
+			explain(p, "a memory hog would have to take %.1f GiB to "
+				"make this machine short of memory, more than "
+				"its cap of %.0f MiB (--hog-max-mib; filling runs "
+				"at well under 1 GiB/s on some machines): "
+				"instead the kernel is asked to reclaim a hidden "
+				"part of the cache now and then (MADV_PAGEOUT: "
+				"real reclaim of those pages, no privileges)",
+				need / MIB / 1024, hog_max / MIB);
+			return;
+		}
 	}
 
-	pid = hog_start(p->limit, 60 * 1000, &taken);
-	if (pid < 0) {
+	r = hog_start(&p->hog, p->limit, hog_max, PRESSURE_HOG_FILL_MS);
+	if (r < 0) {
 		explain(p, "cannot start a memory hog: %s; no memory pressure",
-			strerror((int)-pid));
+			strerror(-r));
 		return;
 	}
 	p->mode = PRESSURE_HOG;
-	p->hog = pid;
-	explain(p, "memory-hog child %d holds %.0f MiB, leaving about %.0f MiB "
-		"available (tabs total %.0f MiB); it also squeezes other "
-		"programs' page cache", (int)pid, taken / MIB,
-		p->limit / MIB, total / MIB);
+	explain(p, "memory-hog child %d takes memory until about %.0f MiB "
+		"are left available: %.1f GiB now (MemAvailable %.1f GiB), "
+		"filling for at most %d s; the OOM killer "
+		"takes it first, and it also squeezes other programs' page "
+		"cache (volatile cache %.0f MiB)", (int)p->hog.pid, p->limit / MIB,
+		need / MIB / 1024, avail / MIB / 1024,
+		PRESSURE_HOG_FILL_MS / 1000, total / MIB);
+	if (hog_max && hog_max < need)
+		explain(p, "; capped at %.0f MiB (--hog-max-mib), so about "
+			"%.0f MiB stay available: expect few purges",
+			hog_max / MIB, (avail - hog_max) / MIB);
 	explain_small(p, total);
+}
+
+int pressure_progress(struct pressure *p, char *buf, size_t size)
+{
+	double last = p->hog.seconds;
+
+	if (p->mode != PRESSURE_HOG || p->hog_reported || !hog_poll(&p->hog))
+		return 0;
+	if (p->hog.done) {
+		p->hog_reported = 1;
+		snprintf(buf, size, "hog: holds %.1f of %.1f GiB after %.1f s%s",
+			 p->hog.taken / MIB / 1024, p->hog.goal / MIB / 1024,
+			 p->hog.seconds, p->hog.taken + (256u << 20) <
+			 p->hog.goal ? " (stopped at its deadline: expect "
+			 "few purges)" : "");
+		return 1;
+	}
+	if ((int)(p->hog.seconds * 2) == (int)(last * 2))
+		return 0;
+	snprintf(buf, size, "hog: %.1f of %.1f GiB taken (%.1f s)",
+		 p->hog.taken / MIB / 1024, p->hog.goal / MIB / 1024,
+		 p->hog.seconds);
+	return 1;
 }
 
 void pressure_stop(struct pressure *p)
@@ -109,7 +158,7 @@ void pressure_stop(struct pressure *p)
 		cgroup_leave(&p->cg);
 		cgroup_remove(&p->cg);
 	}
-	if (p->mode == PRESSURE_HOG && hog_stop(p->hog))
+	if (p->mode == PRESSURE_HOG && hog_stop(&p->hog))
 		fprintf(stderr, "tabcache: the memory hog had died early "
 			"(OOM-killed?)\n");
 	p->mode = PRESSURE_NONE;
@@ -126,6 +175,8 @@ const char *pressure_mode_name(enum pressure_mode mode)
 		return "cgroup";
 	case PRESSURE_HOG:
 		return "hog";
+	case PRESSURE_PAGEOUT:
+		return "pageout";
 	}
 	return "?";
 }

@@ -29,6 +29,7 @@ struct tabview {
 	int tty;
 
 	uint64_t switches;
+	double last_pin;            /* seconds in the last switch's pin */
 	uint64_t pins_purged;       /* pins that reported VCACHE_PURGED */
 	uint64_t thumbnails;
 	uint64_t thumbnails_faulted; /* thumbnails that raised SIGBUS */
@@ -108,9 +109,13 @@ int tabview_show(struct tabview *tv, unsigned int idx)
 	vcache_object *tab = tv->tabs[idx];
 	int prev, r;
 
+	struct timespec t0;
+
 	if ((int)idx == tv->visible)
 		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = vcache_pin(tab, VCACHE_PIN_REGENERATE);
+	tv->last_pin = now_since(&t0);
 	if (r < 0)
 		return r;
 	if (r == VCACHE_PURGED)
@@ -236,6 +241,31 @@ void tabview_status(struct tabview *tv, vcache *cache, int print, int final)
 	       (unsigned long long)st.faults, st.bytes_volatile / 1048576.0,
 	       tv->tty && !final ? "\033[K" : "\n");
 	fflush(stdout);
+}
+
+unsigned int tabview_count(const struct tabview *tv)
+{
+	return tv->n;
+}
+
+vcache_object *tabview_tab(const struct tabview *tv, unsigned int idx)
+{
+	return idx < tv->n ? tv->tabs[idx] : NULL;
+}
+
+int tabview_visible(const struct tabview *tv)
+{
+	return tv->visible;
+}
+
+uint64_t tabview_switches(const struct tabview *tv)
+{
+	return tv->switches;
+}
+
+double tabview_last_pin(const struct tabview *tv)
+{
+	return tv->last_pin;
 }
 
 uint64_t tabview_purges(const struct tabview *tv, vcache *cache)

@@ -52,6 +52,14 @@ void tabview_status(struct tabview *tv, vcache *cache, int print, int final);
 /* Print the final summary; returns 1 if any pixel mismatched, else 0. */
 int tabview_summary(struct tabview *tv, vcache *cache, FILE *f);
 
+/* For pictures and traces (tabshot.c, tabtrace.c). */
+unsigned int tabview_count(const struct tabview *tv);
+vcache_object *tabview_tab(const struct tabview *tv, unsigned int idx);
+int tabview_visible(const struct tabview *tv); /* -1: none yet */
+uint64_t tabview_switches(const struct tabview *tv);
+/* Seconds the last tabview_show() spent in vcache_pin(). */
+double tabview_last_pin(const struct tabview *tv);
+
 /* Purges seen: by the library's count, by pins and by mincore(). */
 uint64_t tabview_purges(const struct tabview *tv, vcache *cache);
 

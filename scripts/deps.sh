@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages a vcache target needs, only those missing.
-# Usage: scripts/deps.sh lib|kernel|pkg|all
+# Usage: scripts/deps.sh lib|kernel|pkg|bench|all
 set -euo pipefail
 
 lib_pkgs=(gcc meson ninja-build pkg-config check)
+# imgcache decodes real PNG files; pnggen writes its test images.
+lib_pkgs+=(libpng-dev)
+# bench/plot.sh draws the benchmark plots.
+bench_pkgs=(gnuplot-nox)
 # Everything kernel/run-tests.sh uses to build, patch and boot the kernel.
 kernel_pkgs=(linux-source-6.12 qemu-system-x86 busybox-static build-essential
 	     bc bison flex libelf-dev libssl-dev cpio xz-utils patch ccache
@@ -18,8 +22,9 @@ case "${1:-all}" in
 lib)    want=("${lib_pkgs[@]}") ;;
 kernel) want=("${kernel_pkgs[@]}") ;;
 pkg)    want=("${pkg_pkgs[@]}") ;;
-all)    want=("${lib_pkgs[@]}" "${kernel_pkgs[@]}" "${pkg_pkgs[@]}") ;;
-*)      echo "usage: $0 lib|kernel|pkg|all" >&2; exit 2 ;;
+bench)  want=("${lib_pkgs[@]}" "${bench_pkgs[@]}") ;;
+all)    want=("${lib_pkgs[@]}" "${kernel_pkgs[@]}" "${pkg_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*)      echo "usage: $0 lib|kernel|pkg|bench|all" >&2; exit 2 ;;
 esac
 
 missing=()
