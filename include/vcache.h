@@ -267,6 +267,33 @@ struct vcache_stats {
 /* Snapshot the cache's counters. */
 int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats);
 
+/*
+ * Is the library's SIGBUS handler still the process's SIGBUS action?
+ * Without it, an optimistic touch of a purged page kills the process (or
+ * goes to whoever replaced it). Returns VCACHE_SIGBUS_INSTALLED when it is
+ * the current action, or when no cache needs one (backend none, or no
+ * cache); VCACHE_SIGBUS_REPLACED when another action has replaced it; with
+ * VCACHE_SIGBUS_REINSTALL in flags a replaced handler is installed again
+ * on top, the current action becoming the one it passes foreign SIGBUSes
+ * to (see "Living with other SIGBUS users" below), and the return value
+ * is still VCACHE_SIGBUS_REPLACED (it was). -EINVAL for unknown flags,
+ * or the negative errno of sigaction(2). Thread-safe; not
+ * async-signal-safe.
+ *
+ * Do not use VCACHE_SIGBUS_REINSTALL over a handler that itself chains to
+ * the library (one installed after vcache_new() that calls the action it
+ * replaced): the two would call each other for every foreign SIGBUS.
+ * vcache_new() does this check itself and re-installs, with no flag
+ * needed, when the current action is SIG_DFL or SIG_IGN (those cannot
+ * chain to anyone).
+ */
+#define VCACHE_SIGBUS_REINSTALL (1u << 0)
+enum {
+	VCACHE_SIGBUS_INSTALLED = 0,
+	VCACHE_SIGBUS_REPLACED = 1,
+};
+int vcache_sigbus_check(unsigned int flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -91,6 +91,14 @@ static void pin_unwind(struct vcache_object *o, size_t first, size_t end)
 		vc_object_mark_range_volatile(o, first, end - 1);
 }
 
+/*
+ * The object's lock is never held across anything that can wait for
+ * another thread or run program code: waiting for a BUSY chunk, the page
+ * probe (it may fault) and the regeneration callback (it may fork(), whose
+ * pre-fork handler takes every object lock, or fault on another object).
+ * A chunk held BUSY with our pin added cannot change under us meanwhile:
+ * nobody marks a pinned chunk volatile, and other pinners wait for BUSY.
+ */
 int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	      unsigned int flags, bool *ret_pinned)
 {
@@ -107,6 +115,9 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	err = vc_object_range(o, offset, length, &first, &last);
 	if (err < 0)
 		return err;
+	err = vc_cache_lost(o->cache);
+	if (err < 0)
+		return err;
 
 	pthread_mutex_lock(&o->lock);
 	for (size_t i = first; i <= last; i++)
@@ -114,7 +125,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			pthread_mutex_unlock(&o->lock);
 			return -EOVERFLOW;
 		}
-	for (size_t i = first; i <= last; i++) {
+	for (size_t i = first; i <= last;) {
 		_Atomic uint64_t *st = &o->chunks[i];
 		uint64_t s = atomic_load(st);
 		int r;
@@ -128,15 +139,31 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 				o->deadline[i] = 0;
 				o->pending--;
 			}
+			i++;
 			continue;
 		}
-		err = vc_chunk_claim(o, i, true, &s);
+		err = vc_chunk_claim(o, i, true, false, &s);
+		if (err == -EAGAIN) {
+			/* Someone is regenerating it: wait unlocked, look again. */
+			pthread_mutex_unlock(&o->lock);
+			vc_chunk_wait_idle(o, i);
+			pthread_mutex_lock(&o->lock);
+			continue;
+		}
 		if (err < 0) {
 			pin_unwind(o, first, i);
 			pthread_mutex_unlock(&o->lock);
 			return err;
 		}
+		if (!(s & CHUNK_VOLATILE)) {
+			/* Made non-volatile while we waited: just pinned. */
+			vc_chunk_release(o, i, 0);
+			i++;
+			continue;
+		}
+		pthread_mutex_unlock(&o->lock);
 		r = pin_volatile_chunk(o, i, flags, &cb_err);
+		pthread_mutex_lock(&o->lock);
 		if (r < 0) {
 			/* The backend failed: nothing stays pinned. */
 			vc_chunk_release(o, i, 0);
@@ -147,6 +174,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		}
 		vc_chunk_release(o, i, CHUNK_VOLATILE);
 		purged |= r != 0;
+		i++;
 	}
 	pthread_mutex_unlock(&o->lock);
 	*ret_pinned = true;
