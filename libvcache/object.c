@@ -214,6 +214,7 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	err = object_setup(cache, o, name, size, chunk_size, regen, userdata);
 	if (err < 0) {
 		object_destroy(o);
+		(void)vc_cache_lost(cache); /* attach may have found it gone */
 		return err;
 	}
 

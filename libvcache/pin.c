@@ -170,6 +170,8 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			atomic_fetch_sub(st, 1);
 			pin_unwind(o, first, i);
 			pthread_mutex_unlock(&o->lock);
+			/* A lost descriptor: quarantine now (lost.c). */
+			(void)vc_cache_lost(o->cache);
 			return r;
 		}
 		vc_chunk_release(o, i, CHUNK_VOLATILE);
@@ -238,6 +240,8 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	pthread_mutex_unlock(&o->lock);
 	if (delayed)
 		vc_idle_kick(o->cache, deadline);
+	/* mark_volatile may just have found the descriptor gone (lost.c). */
+	(void)vc_cache_lost(o->cache);
 	return 0;
 }
 
