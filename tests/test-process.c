@@ -503,7 +503,12 @@ static int seccomp_child(void *arg)
 START_TEST(test_process_child_seccomp)
 {
 	struct restricted r = { .purges = backend_is_uffd() };
-	int st = run_in_child(seccomp_child, &r);
+	int st;
+
+	SKIP_IF(!r.purges && backend_purges(), "written for uffd (under vrange "
+		"the userfaultfd is optional; its loss makes the cache lost "
+		"too, untested)");
+	st = run_in_child(seccomp_child, &r);
 
 	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == 77,
 		"seccomp filter could not be loaded");
