@@ -37,6 +37,18 @@
 #define UNDER_TSAN 0
 #endif
 
+/* Built with AddressSanitizer? Its interceptors make mlock*() no-ops. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 /* Meson treats this exit status of a test program as "skipped". */
 #define EXIT_SKIP 77
 
