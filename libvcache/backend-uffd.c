@@ -77,9 +77,12 @@ int vc_uffd_lost(void)
 	return atomic_load(&uffd_lost);
 }
 
+/* Checked already in this pin call on this thread (vc_uffd_check_hold()). */
+static _tls_ unsigned int tls_checked;
+
 /*
  * The descriptor, or -errno if it is gone or is no longer our file.
- * One fstat(2); async-signal-safe.
+ * One fstat(2), none inside a held check; async-signal-safe.
  */
 static int uffd_checked_fd(void)
 {
@@ -90,12 +93,33 @@ static int uffd_checked_fd(void)
 		return lost;
 	if (fd < 0)
 		return -EBADF;
+	if (tls_checked)
+		return fd;
 	if (fstat(fd, &st) < 0 || st.st_dev != uffd_dev ||
 	    st.st_ino != uffd_ino) {
 		uffd_set_lost(-EBADF);
 		return atomic_load(&uffd_lost);
 	}
 	return fd;
+}
+
+/*
+ * A pin checks once, then makes any number of backend calls: the check
+ * holds for the rest of the call (the loss can be noticed at the next).
+ */
+int vc_uffd_check_hold(void)
+{
+	int fd = uffd_checked_fd();
+
+	if (fd < 0)
+		return fd;
+	tls_checked++;
+	return 0;
+}
+
+void vc_uffd_check_release(void)
+{
+	tls_checked--;
 }
 
 static int uffd_remember(int fd)

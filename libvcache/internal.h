@@ -186,6 +186,8 @@ void vc_page_size_init(void);
 int vc_sigbus_install(void);
 void vc_sigbus_uninstall(void);
 bool vc_sigbus_probe_pages(void *addr, size_t len);
+void vc_sigbus_open(void);  /* normal context; nests */
+void vc_sigbus_close(void);
 int vc_sigbus_reinstall(void); /* async-signal-safe */
 bool vc_sigbus_is_ours(const struct sigaction *sa);
 
@@ -196,6 +198,8 @@ void vc_sigbus_chain(int sig, siginfo_t *si, void *uc);
 
 /* lost.c: a backend that lost its descriptor. */
 int vc_cache_lost(struct vcache *c); /* 0 or the cache's lost errno */
+int vc_backend_open(struct vcache *c); /* a pin's first backend call */
+void vc_backend_close(struct vcache *c);
 void vc_lost_quarantine_all(void);  /* fork child: every lock held */
 
 /* scratch.c */
@@ -210,7 +214,7 @@ int vc_chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
 void vc_chunk_wait_idle(struct vcache_object *o, size_t i);
 void vc_regen_fork_child(struct vcache_object *o);
 void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear);
-int vc_chunk_regenerate(struct vcache_object *o, size_t i);
+int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open);
 int vc_chunk_fill_zero(struct vcache_object *o, size_t i);
 void vc_regen_fault(struct vcache_object *o, uintptr_t addr);
 
@@ -228,6 +232,8 @@ uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now);
 /* backend-uffd.c, for fork.c and lost.c */
 void vc_uffd_fork_lock(bool lock);
 int vc_uffd_lost(void);
+int vc_uffd_check_hold(void); /* 0 or -errno; then no fstat until release */
+void vc_uffd_check_release(void);
 
 /* fork.c */
 int vc_fork_handlers_register(void);

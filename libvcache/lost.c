@@ -79,6 +79,30 @@ int vc_cache_lost(struct vcache *c)
 	return err;
 }
 
+/*
+ * A pin call is about to make its first backend call: SIGBUS unblocked
+ * and (uffd) the descriptor checked once for the whole call, instead of a
+ * system call of each kind per chunk. 0, or the lost errno (nothing held).
+ */
+int vc_backend_open(struct vcache *c)
+{
+	int err = 0;
+
+	if (c->backend == &vc_backend_uffd)
+		err = vc_uffd_check_hold();
+	if (err < 0)
+		return err;
+	vc_sigbus_open();
+	return 0;
+}
+
+void vc_backend_close(struct vcache *c)
+{
+	vc_sigbus_close();
+	if (c->backend == &vc_backend_uffd)
+		vc_uffd_check_release();
+}
+
 /* fork() child, single-threaded, every library lock held (fork.c). */
 void vc_lost_quarantine_all(void)
 {

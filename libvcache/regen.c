@@ -149,8 +149,10 @@ void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
 /*
  * Regenerate chunk i (held BUSY) into a scratch buffer and install its
  * missing pages. Async-signal-safe apart from what the callback does.
+ * sigbus_open: the caller (a pin, normal context) holds SIGBUS unblocked
+ * already (vc_sigbus_open()).
  */
-int vc_chunk_regenerate(struct vcache_object *o, size_t i)
+int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
 {
 	struct vcache *c = o->cache;
 	size_t off = chunk_offset(o, i), len = chunk_length(o, i);
@@ -171,8 +173,10 @@ int vc_chunk_regenerate(struct vcache_object *o, size_t i)
 	 * code that blocks SIGBUS. Only SIGBUS changes, and only for the call.
 	 */
 	sigemptyset(&bus);
+	sigemptyset(&entry);
 	sigaddset(&bus, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
+	if (!sigbus_open)
+		pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
 	err = o->regen(o, buf, off, len, o->userdata);
 	if (sigismember(&entry, SIGBUS))
 		pthread_sigmask(SIG_BLOCK, &bus, NULL);
@@ -290,7 +294,7 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	err = b->fault_prepare ? b->fault_prepare(o->data + off,
 						  chunk_map_length(o, i)) : 0;
 	if (err == 0)
-		err = vc_chunk_regenerate(o, i);
+		err = vc_chunk_regenerate(o, i, false);
 	/*
 	 * Installed pages are no longer volatile. Pins and VOLATILE cannot
 	 * change while we hold BUSY, so s still tells whether they should be.

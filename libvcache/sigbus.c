@@ -63,6 +63,17 @@ struct probe {
 };
 static _tls_ struct probe *volatile tls_probe;
 
+/*
+ * SIGBUS held unblocked by vc_sigbus_open() on this thread, in normal
+ * context (a pin call): probes and regenerations inside it need no system
+ * call of their own. mask is the caller's mask without SIGBUS.
+ */
+static _tls_ struct {
+	unsigned int depth;
+	bool was_blocked;
+	sigset_t mask;
+} tls_open;
+
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int install_count;
 static bool installed; /* our handler is (or may still be) in the chain */
@@ -263,6 +274,38 @@ _public_ int vcache_sigbus_check(unsigned int flags)
 }
 
 /*
+ * Unblock SIGBUS on this thread until vc_sigbus_close() (nests): whatever
+ * the caller's mask, a purged page touched by a probe or by a callback
+ * must reach the handler, not kill the process. Normal context only: a
+ * signal handler landing meanwhile runs with its own mask, so the fault
+ * path never relies on this and unblocks for itself.
+ */
+void vc_sigbus_open(void)
+{
+	sigset_t bus, entry;
+
+	if (tls_open.depth++)
+		return;
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
+	tls_open.was_blocked = sigismember(&entry, SIGBUS);
+	sigdelset(&entry, SIGBUS);
+	tls_open.mask = entry;
+}
+
+void vc_sigbus_close(void)
+{
+	sigset_t bus;
+
+	if (--tls_open.depth || !tls_open.was_blocked)
+		return;
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &bus, NULL);
+}
+
+/*
  * Write every page of [addr, addr + len) with vc_probe_write(): for a
  * lazy-free page that cancels the pending free (see backend-uffd.c), for a
  * purged page it faults and the handler jumps back here. Returns whether
@@ -271,20 +314,17 @@ _public_ int vcache_sigbus_check(unsigned int flags)
  *
  * SIGBUS is unblocked for the duration whatever the caller's mask (a
  * purged page would otherwise kill the process), and the caller's mask is
- * back on return: one system call per probe, two if SIGBUS was blocked.
+ * what the handler restores when it jumps back: no system call when the
+ * caller opened SIGBUS already (pin.c, once per pin call), else one or two.
  */
 bool vc_sigbus_probe_pages(void *addr, size_t len)
 {
 	struct probe p;
-	sigset_t bus, entry;
 	volatile size_t off = 0;
 	volatile bool purged = false;
 
-	sigemptyset(&bus);
-	sigaddset(&bus, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
-	p.mask = entry;
-	sigdelset(&p.mask, SIGBUS);
+	vc_sigbus_open();
+	p.mask = tls_open.mask;
 	p.page = 0;
 	tls_probe = &p;
 	while (off < len) {
@@ -303,7 +343,6 @@ bool vc_sigbus_probe_pages(void *addr, size_t len)
 		off += vc_page_size;
 	}
 	tls_probe = NULL;
-	if (sigismember(&entry, SIGBUS))
-		pthread_sigmask(SIG_BLOCK, &bus, NULL);
+	vc_sigbus_close();
 	return purged;
 }
