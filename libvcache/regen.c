@@ -269,32 +269,42 @@ static bool page_present(uintptr_t addr)
 /*
  * Called from the SIGBUS handler for a BUS_ADRERR at addr inside o.
  * Returns when the access can be retried.
+ *
+ * SIGBUS is unblocked for all of it, whatever mask we were entered with
+ * (chained to from a handler without SA_NODEFER, TSan): the callback may
+ * fault on another object, and so may an unrelated signal handler that
+ * lands on this thread while we wait or regenerate (it runs with the mask
+ * of the moment). The entry mask is back before we return or fail.
  */
 void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 {
 	size_t i = (addr - (uintptr_t)o->data) / o->chunk_size;
 	size_t off = chunk_offset(o, i);
 	const struct backend_ops *b = o->cache->backend;
+	sigset_t bus, entry;
 	uint64_t s;
 	int err;
 
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
 	err = vc_chunk_claim(o, i, false, true, &s);
 	if (err < 0)
-		regen_failed(o, off, err);
+		goto out;
 	/*
 	 * Someone may have regenerated the chunk between our fault and our
 	 * claim; then there is nothing to do but retry the access.
 	 */
 	if (page_present(addr)) {
 		vc_chunk_release(o, i, 0);
-		return;
+		goto out;
 	}
 	atomic_fetch_add(&o->cache->faults, 1);
 	atomic_fetch_add(&o->cache->purges, 1);
 	err = b->fault_prepare ? b->fault_prepare(o->data + off,
 						  chunk_map_length(o, i)) : 0;
 	if (err == 0)
-		err = vc_chunk_regenerate(o, i, false);
+		err = vc_chunk_regenerate(o, i, true);
 	/*
 	 * Installed pages are no longer volatile. Pins and VOLATILE cannot
 	 * change while we hold BUSY, so s still tells whether they should be.
@@ -302,6 +312,9 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	if (err == 0 && (s & CHUNK_VOLATILE) && chunk_pins(s) == 0)
 		(void)b->mark_volatile(o->data + off, chunk_map_length(o, i));
 	vc_chunk_release(o, i, 0);
+out:
+	if (sigismember(&entry, SIGBUS))
+		pthread_sigmask(SIG_BLOCK, &bus, NULL);
 	if (err < 0)
 		regen_failed(o, off, err);
 }
