@@ -597,6 +597,54 @@ START_TEST(test_chain_check_replaced)
 }
 END_TEST
 
+/*
+ * A handler that does not chain replaces the library's: reported, left
+ * alone by vcache_new() (it might chain), put back on request.
+ */
+static void non_chaining(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	prev_calls++;
+}
+
+START_TEST(test_chain_check_replaced_by_handler)
+{
+	struct sigaction sa;
+	vcache *c, *c2;
+	vcache_object *o;
+	struct tobj t;
+
+	/* No cache: nothing needed, nothing missing. */
+	ck_assert_int_eq(vcache_sigbus_check(0), VCACHE_SIGBUS_INSTALLED);
+	c = tcache_new();
+	SKIP_UNLESS_PURGING(c);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = non_chaining;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGBUS, &sa, NULL), 0);
+	ck_assert_int_eq(vcache_sigbus_check(0), VCACHE_SIGBUS_REPLACED);
+	c2 = tcache_new();
+	ck_assert_int_eq(vcache_sigbus_check(0), VCACHE_SIGBUS_REPLACED);
+	tcache_free(c2);
+	ck_assert_int_eq(vcache_sigbus_check(VCACHE_SIGBUS_REINSTALL),
+			 VCACHE_SIGBUS_REPLACED);
+	ck_assert_int_eq(vcache_sigbus_check(0), VCACHE_SIGBUS_INSTALLED);
+	/* Ours works again, and the replaced one is now the previous. */
+	tobj_init(&t, 78);
+	o = tobj_create(c, "again", 4 * pagesz, 0, &t);
+	ck_assert_uint_eq(purge_range(vcache_object_data(o), 4 * pagesz), 4);
+	assert_content(o, t.seed, 0, 4 * pagesz);
+	prev_calls = 0;
+	ck_assert_int_eq(kill(getpid(), SIGBUS), 0);
+	ck_assert_int_eq(prev_calls, 1);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 /* vcache_new() takes the place back from SIG_DFL by itself. */
 START_TEST(test_chain_new_reinstalls)
 {
@@ -720,6 +768,7 @@ int main(void)
 
 	tc = ttcase("replaced");
 	tcase_add_test(tc, test_chain_check_replaced);
+	tcase_add_test(tc, test_chain_check_replaced_by_handler);
 	tcase_add_test(tc, test_chain_new_reinstalls);
 	tcase_add_test(tc, test_chain_previous_resets_itself);
 	tcase_add_test(tc, test_chain_none_installs_nothing);
