@@ -56,7 +56,10 @@
  *    it is regenerating or pinning itself ..." to stderr and aborts (after
  *    calling on_regen_failure with -EDEADLK, which may siglongjmp()). It
  *    never hangs. Handlers that read the same objects should block each
- *    other (sa_mask) to stay clear of it.
+ *    other (sa_mask) to stay clear of it. (x86-64 tells the pin's page
+ *    probe from such a handler by the faulting instruction; elsewhere the
+ *    probe claims any fault on the page it is writing, so there this case
+ *    ends the handler early instead of with the message.)
  *
  * Living with other SIGBUS users (runtimes, sanitizers, crash reporters):
  * the first cache whose backend can purge (vrange, uffd; not none, which
