@@ -206,22 +206,20 @@ static int fork_in_callback_child(void *arg)
 	/* 2. vcache_write */
 	CHILD_CHECK(purge_range(vcache_object_data(o), PAGES * pagesz) ==
 		    PAGES);
-	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	/* (a memfd, not /dev/null: the QEMU guest has a bare /dev) */
+	fd = memfd_create("written", MFD_CLOEXEC);
 	CHILD_CHECK(fd >= 0);
 	CHILD_CHECK(vcache_write(fd, o, 0, PAGES * pagesz) ==
 		    (ssize_t)(PAGES * pagesz));
-	close(fd);
-	/* 3. vcache_read (of /dev/zero into the pinned range, then refill) */
+	/* 3. vcache_read: the written bytes back into a purged object */
 	CHILD_CHECK(purge_range(vcache_object_data(o), PAGES * pagesz) ==
 		    PAGES);
-	fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-	CHILD_CHECK(fd >= 0);
-	CHILD_CHECK(vcache_read(fd, o, 0, pagesz) == (ssize_t)pagesz);
+	CHILD_CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	CHILD_CHECK(vcache_read(fd, o, 0, PAGES * pagesz) ==
+		    (ssize_t)(PAGES * pagesz));
 	close(fd);
-	CHILD_CHECK(atomic_load(&t.calls) >= PAGES + 1);
-	CHILD_CHECK(vcache_pin_range(o, 0, pagesz, 0) >= 0);
-	gen_fill(vcache_object_data(o), t.seed, 0, pagesz);
-	CHILD_CHECK(vcache_unpin_range(o, 0, pagesz) == 0);
+	CHILD_CHECK(gen_check(vcache_object_data(o), t.seed, 0,
+			      PAGES * pagesz) == SIZE_MAX);
 	/* 4. optimistic */
 	CHILD_CHECK(purge_range(vcache_object_data(o), PAGES * pagesz) ==
 		    PAGES);
@@ -405,7 +403,7 @@ static int closed_child(void *arg)
 					PAGES * pagesz) == PAGES);
 	CHILD_CHECK(syscall(SYS_close_range, 3, ~0U, 0) == 0);
 	/* The number comes back, as another file. */
-	fd = open("/dev/null", O_RDONLY);
+	fd = memfd_create("reuses-the-number", MFD_CLOEXEC);
 	CHILD_CHECK(fd >= 3);
 	if (!purges) {
 		CHILD_CHECK(vcache_pin(o, 0) == VCACHE_INTACT);
