@@ -90,19 +90,24 @@ void vc_object_release(struct vcache_object *o)
 	object_destroy(o);
 }
 
+/*
+ * The callback may read other volatile objects: SIGBUS unblocked for it
+ * whatever the caller's mask, as for every regeneration (regen.c).
+ */
 static int object_fill(struct vcache_object *o)
 {
-	for (size_t i = 0; i < o->nchunks; i++) {
-		int err = o->regen(o, o->data + chunk_offset(o, i),
-				   chunk_offset(o, i), chunk_length(o, i),
-				   o->userdata);
+	int err = 0;
 
+	vc_sigbus_open();
+	for (size_t i = 0; i < o->nchunks && err == 0; i++) {
+		err = o->regen(o, o->data + chunk_offset(o, i),
+			       chunk_offset(o, i), chunk_length(o, i),
+			       o->userdata);
 		if (err > 0 || err < -4095)
-			return -EIO;
-		if (err < 0)
-			return err;
+			err = -EIO;
 	}
-	return 0;
+	vc_sigbus_close();
+	return err;
 }
 
 static int object_setup(struct vcache *c, struct vcache_object *o,

@@ -176,6 +176,31 @@ START_TEST(test_chain_all_blocked_caller)
 }
 END_TEST
 
+/* Creation fills through the callback too: same rule. */
+START_TEST(test_chain_all_blocked_create)
+{
+	struct pair p;
+	struct tobj tb;
+	vcache_object *a = NULL, *a2 = NULL;
+	vcache *c = make_pair(&p, &tb, &a);
+	sigset_t all, saved;
+	int r;
+
+	SKIP_UNLESS_PURGING(c);
+	ck_assert_uint_eq(purge_range(vcache_object_data(p.b),
+				      PAGES * pagesz), PAGES);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	r = vcache_object_create(c, "a2", PAGES * pagesz, pagesz,
+				 regen_from_b, &p, 0, &a2);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	ck_assert_int_eq(r, 0);
+	assert_content(a2, p.seed_a, 0, PAGES * pagesz);
+	vcache_object_unref(a2);
+	free_pair(c, &p, a);
+}
+END_TEST
+
 /* --- a handler installed before the library: its flags ----------------- */
 
 static volatile sig_atomic_t prev_calls;
@@ -745,6 +770,7 @@ int main(void)
 	tcase_add_test(tc, test_chain_later_handler_pin_keeps_mask);
 	tcase_add_test(tc, test_chain_later_handler_nested_regen);
 	tcase_add_test(tc, test_chain_all_blocked_caller);
+	tcase_add_test(tc, test_chain_all_blocked_create);
 	suite_add_tcase(s, tc);
 
 	tc = ttcase("previous-flags");
