@@ -39,7 +39,9 @@
  * run inside the library's SIGBUS handler (see vcache_regen_fn): it may call
  * those functions and may read or write other objects optimistically, but
  * must not call any other vcache function. It may fork() (the library holds
- * no lock across a callback).
+ * no lock across a callback). fork() from a signal handler that interrupted
+ * a vcache call on the same thread may still block in the library's
+ * pre-fork handler, as it may in malloc's.
  *
  * Any signal handler may read objects optimistically (a purged page is
  * regenerated from inside it), also when it interrupts the library itself
