@@ -39,7 +39,83 @@
  * vcache_options_init() are async-signal-safe. A regeneration callback may
  * run inside the library's SIGBUS handler (see vcache_regen_fn): it may call
  * those functions and may read or write other objects optimistically, but
- * must not call any other vcache function.
+ * must not call any other vcache function. It may fork() (the library holds
+ * no lock across a callback). fork() from a signal handler that interrupted
+ * a vcache call on the same thread may still block in the library's
+ * pre-fork handler, as it may in malloc's.
+ *
+ * Any signal handler may read objects optimistically (a purged page is
+ * regenerated from inside it), also when it interrupts the library itself
+ * (a pin's page probe, a regeneration), with two conditions:
+ *  - SIGBUS must not be blocked while it runs (not in its sa_mask): the
+ *    kernel kills a thread that faults with SIGBUS blocked before any
+ *    handler runs. (The library's own work unblocks SIGBUS for itself,
+ *    whatever mask it was called with: under TSan, or chained to from a
+ *    handler without SA_NODEFER, everything still works.)
+ *  - impossible case: it must not need a purged page of a chunk that its
+ *    own thread is regenerating or pinning at that moment (the handler
+ *    would wait for itself). The library then writes "vcache: object
+ *    '<name>' at offset <n>: this thread touched a purged page of a chunk
+ *    it is regenerating or pinning itself ..." to stderr and aborts (after
+ *    calling on_regen_failure with -EDEADLK, which may siglongjmp()). It
+ *    never hangs. Handlers that read the same objects should block each
+ *    other (sa_mask) to stay clear of it. (x86-64 tells the pin's page
+ *    probe from such a handler by the faulting instruction; elsewhere the
+ *    probe claims any fault on the page it is writing, so there this case
+ *    ends the handler early instead of with the message.)
+ *
+ * Living with other SIGBUS users (runtimes, sanitizers, crash reporters):
+ * the first cache whose backend can purge (vrange, uffd; not none, which
+ * installs nothing) installs one process-wide SIGBUS handler with
+ * SA_SIGINFO | SA_NODEFER | SA_RESTART (not SA_ONSTACK: regeneration may
+ * need more stack than an alternate stack has); the last such
+ * vcache_free() restores the previous action if the library's handler is
+ * still the current one. A SIGBUS that is not a fault on a purged object
+ * page is handed to the action that was installed before, exactly as the
+ * kernel would have applied it:
+ *  - SIG_DFL: the process dies of that SIGBUS (the signal is re-queued
+ *    with its own siginfo), whatever its si_code (faults, BUS_MCEERR_AO,
+ *    sigqueue()).
+ *  - SIG_IGN: sent signals (si_code <= 0) and BUS_MCEERR_AO are ignored;
+ *    other positive si_codes are synchronous faults, which the kernel
+ *    never lets a program ignore: default action.
+ *  - a handler: called with its sa_mask plus SIGBUS (unless SA_NODEFER)
+ *    blocked, reset first if SA_RESETHAND (once, as the kernel would),
+ *    with siginfo and context if SA_SIGINFO, and, if SA_ONSTACK and the
+ *    thread has an alternate signal stack it is not already on, on that
+ *    stack (x86-64: the library switches stacks for the call; on other
+ *    architectures it runs on the current stack). SS_AUTODISARM is not
+ *    emulated.
+ * A handler installed after the library that calls the action it replaced
+ * (the usual courtesy) works: the library does its work whatever mask that
+ * handler runs with. If the previous handler resets SIGBUS to SIG_DFL or
+ * SIG_IGN while it runs (Rust's std does), that becomes the previous
+ * action and the library's handler is put back on top.
+ *
+ * A program that changes SIGBUS after vcache_new() must keep the library
+ * reachable: either install its handler chaining to the action it
+ * replaced (sigaction()'s third argument), or call
+ * vcache_sigbus_check(VCACHE_SIGBUS_REINSTALL) after the change (not over
+ * a handler that chains to the library). vcache_new() re-installs by
+ * itself over SIG_DFL and SIG_IGN. Sanitizers: ASan must not take SIGBUS
+ * over (ASAN_OPTIONS=handle_sigbus=0); TSan works (it runs handlers with
+ * every signal blocked, so a handler of the program cannot fault on
+ * purged memory there, see above).
+ *
+ * Descriptors, locked memory, fork(): the uffd backend's userfaultfd is
+ * checked (one fstat(2)) on every operation that depends on it; closed
+ * behind the library's back (close_range() in a daemon) or impossible to
+ * reopen in a fork() child (seccomp, RLIMIT_NOFILE), the cache becomes
+ * "lost": its objects become inaccessible (PROT_NONE: a read crashes with
+ * SIGSEGV, never returns zeros), vcache_pin*(), vcache_read(),
+ * vcache_write() and vcache_object_create() fail with -EBADF (closed) or
+ * the errno userfaultfd(2) gave in the child (-EPERM ...), while unpin,
+ * remove, unref and vcache_free() still work; free and re-create the cache.
+ * Reads between the loss and the next vcache call cannot be checked.
+ * Object memory is never locked: vcache_object_create() munlock()s it
+ * (mlockall(MCL_FUTURE) would make it impossible to purge and fail
+ * creation). Objects locked again later (mlockall(MCL_CURRENT)) are simply
+ * never purged until unlocked.
  *
  * Errors common to every function taking a pointer: a NULL cache, object,
  * name or ret_* pointer gives -EINVAL; an object handle whose object has
@@ -108,6 +184,12 @@
  *                            -E2BIG       size larger than the library's
  *                                         and a byte it does not know is
  *                                         non-zero, or above 4096
+ *   vcache_pin*, _read,      -EBADF       (uffd) the library's userfaultfd
+ *   _write, _object_create                was closed behind its back
+ *                            <errno>      (uffd) fork() child could not
+ *                                         open its own (e.g. -EPERM); see
+ *                                         "Descriptors" above
+ *   vcache_sigbus_check      -EINVAL      unknown flags
  */
 #ifndef VCACHE_H
 #define VCACHE_H
@@ -223,7 +305,8 @@ static inline void vcache_options_init(struct vcache_options *opts)
 /*
  * Create a cache. opts may be NULL for the defaults. Environment variables
  * override the backend and idle delay only where opts leaves them at the
- * default. The first cache of the process installs the SIGBUS handler.
+ * default. The first cache of the process whose backend can purge installs
+ * the SIGBUS handler (see "Living with other SIGBUS users" above).
  */
 int vcache_new(const struct vcache_options *opts, vcache **ret_cache);
 
@@ -353,6 +436,33 @@ struct vcache_stats {
  */
 int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
 		     size_t size);
+
+/*
+ * Is the library's SIGBUS handler still the process's SIGBUS action?
+ * Without it, an optimistic touch of a purged page kills the process (or
+ * goes to whoever replaced it). Returns VCACHE_SIGBUS_INSTALLED when it is
+ * the current action, or when no cache needs one (backend none, or no
+ * cache); VCACHE_SIGBUS_REPLACED when another action has replaced it; with
+ * VCACHE_SIGBUS_REINSTALL in flags a replaced handler is installed again
+ * on top, the current action becoming the one it passes foreign SIGBUSes
+ * to (see "Living with other SIGBUS users" below), and the return value
+ * is still VCACHE_SIGBUS_REPLACED (it was). -EINVAL for unknown flags,
+ * or the negative errno of sigaction(2). Thread-safe; not
+ * async-signal-safe.
+ *
+ * Do not use VCACHE_SIGBUS_REINSTALL over a handler that itself chains to
+ * the library (one installed after vcache_new() that calls the action it
+ * replaced): the two would call each other for every foreign SIGBUS.
+ * vcache_new() does this check itself and re-installs, with no flag
+ * needed, when the current action is SIG_DFL or SIG_IGN (those cannot
+ * chain to anyone).
+ */
+#define VCACHE_SIGBUS_REINSTALL (1u << 0)
+enum {
+	VCACHE_SIGBUS_INSTALLED = 0,
+	VCACHE_SIGBUS_REPLACED = 1,
+};
+int vcache_sigbus_check(unsigned int flags);
 
 #ifdef __cplusplus
 }

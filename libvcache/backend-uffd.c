@@ -26,6 +26,19 @@
  *
  * One descriptor per process, shared by all caches. Its registration is
  * not inherited by fork() (no UFFD_FEATURE_EVENT_FORK), see fork.c.
+ *
+ * Losing the descriptor: a daemon that closes every descriptor
+ * (close_range(3, ~0U, 0)) after creating caches takes our registration
+ * with it, and purged pages then read as zeros - the one thing the library
+ * exists to prevent. Every operation that depends on the registration
+ * therefore first checks, with one fstat(2), that the descriptor number
+ * still refers to the very file we opened (userfaultfd files each have
+ * their own inode, so a number reused by another open() is noticed). Once
+ * lost, the state is sticky (uffd_lost): nothing is marked volatile again,
+ * nothing is closed (the number may be somebody else's file now), and
+ * lost.c makes the objects inaccessible and has every later call fail
+ * with the errno. The same state is entered in a fork() child that cannot
+ * open a new descriptor (seccomp, RLIMIT_NOFILE).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +48,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -45,6 +59,79 @@ static pthread_mutex_t uffd_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int uffd_fd = -1;
 static unsigned int uffd_users;
 static void *_Atomic drain_page;
+/* Identity of the file we opened (set before uffd_fd is published). */
+static dev_t uffd_dev;
+static ino_t uffd_ino;
+static _Atomic int uffd_lost; /* 0, or how the descriptor was lost */
+
+static void uffd_set_lost(int err)
+{
+	int expected = 0;
+
+	if (atomic_compare_exchange_strong(&uffd_lost, &expected, err))
+		atomic_store(&uffd_fd, -1);
+}
+
+int vc_uffd_lost(void)
+{
+	return atomic_load(&uffd_lost);
+}
+
+/* Checked already in this pin call on this thread (vc_uffd_check_hold()). */
+static _tls_ unsigned int tls_checked;
+
+/*
+ * The descriptor, or -errno if it is gone or is no longer our file.
+ * One fstat(2), none inside a held check; async-signal-safe.
+ */
+static int uffd_checked_fd(void)
+{
+	int fd = atomic_load(&uffd_fd), lost = atomic_load(&uffd_lost);
+	struct stat st;
+
+	if (lost)
+		return lost;
+	if (fd < 0)
+		return -EBADF;
+	if (tls_checked)
+		return fd;
+	if (fstat(fd, &st) < 0 || st.st_dev != uffd_dev ||
+	    st.st_ino != uffd_ino) {
+		uffd_set_lost(-EBADF);
+		return atomic_load(&uffd_lost);
+	}
+	return fd;
+}
+
+/*
+ * A pin checks once, then makes any number of backend calls: the check
+ * holds for the rest of the call (the loss can be noticed at the next).
+ */
+int vc_uffd_check_hold(void)
+{
+	int fd = uffd_checked_fd();
+
+	if (fd < 0)
+		return fd;
+	tls_checked++;
+	return 0;
+}
+
+void vc_uffd_check_release(void)
+{
+	tls_checked--;
+}
+
+static int uffd_remember(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	uffd_dev = st.st_dev;
+	uffd_ino = st.st_ino;
+	return 0;
+}
 
 static int uffd_open(int *ret_fd, const char **ret_reason)
 {
@@ -95,6 +182,15 @@ static int uffd_open(int *ret_fd, const char **ret_reason)
 #endif
 }
 
+/* fork.c: the child must not inherit uffd_lock held by another thread. */
+void vc_uffd_fork_lock(bool lock)
+{
+	if (lock)
+		pthread_mutex_lock(&uffd_lock);
+	else
+		pthread_mutex_unlock(&uffd_lock);
+}
+
 static int uffd_probe(const char **ret_reason)
 {
 	int fd, err;
@@ -114,15 +210,28 @@ static int uffd_get(void)
 	pthread_mutex_lock(&uffd_lock);
 	if (uffd_users == 0) {
 		err = uffd_open(&fd, &reason);
-		if (err == 0)
+		if (err == 0) {
+			err = uffd_remember(fd);
+			if (err < 0)
+				close(fd);
+		}
+		if (err == 0) {
+			atomic_store(&uffd_lost, 0);
 			atomic_store(&uffd_fd, fd);
+		}
 		if (err == 0 && !atomic_load(&drain_page)) {
 			void *p = mmap(NULL, vc_page_size, PROT_READ,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-			/* Kept for the process: mark_volatile may run late. */
-			if (p != MAP_FAILED)
+			/*
+			 * Kept for the process: mark_volatile may run late.
+			 * Unlocked (mlockall(MCL_FUTURE)): MADV_COLD refuses
+			 * locked memory and would drain nothing.
+			 */
+			if (p != MAP_FAILED) {
+				(void)munlock(p, vc_page_size);
 				atomic_store(&drain_page, p);
+			}
 		}
 	}
 	if (err == 0)
@@ -135,8 +244,11 @@ static void uffd_put(void)
 {
 	pthread_mutex_lock(&uffd_lock);
 	if (--uffd_users == 0) {
-		close(atomic_load(&uffd_fd));
+		/* A lost number may belong to another file now: leave it. */
+		if (!atomic_load(&uffd_lost))
+			close(atomic_load(&uffd_fd));
 		atomic_store(&uffd_fd, -1);
+		atomic_store(&uffd_lost, 0);
 	}
 	pthread_mutex_unlock(&uffd_lock);
 }
@@ -147,8 +259,11 @@ static int uffd_attach(void *addr, size_t len)
 		.range = { .start = (uintptr_t)addr, .len = len },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
+	int fd = uffd_checked_fd();
 
-	if (ioctl(atomic_load(&uffd_fd), UFFDIO_REGISTER, &reg) < 0)
+	if (fd < 0)
+		return fd;
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
 		return -errno;
 	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)))
 		return -EOPNOTSUPP;
@@ -158,9 +273,11 @@ static int uffd_attach(void *addr, size_t len)
 static void uffd_detach(void *addr, size_t len)
 {
 	struct uffdio_range range = { .start = (uintptr_t)addr, .len = len };
+	int fd = uffd_checked_fd();
 
 	/* munmap() unregisters anyway; failure here changes nothing. */
-	(void)ioctl(atomic_load(&uffd_fd), UFFDIO_UNREGISTER, &range);
+	if (fd >= 0)
+		(void)ioctl(fd, UFFDIO_UNREGISTER, &range);
 }
 
 /*
@@ -173,7 +290,11 @@ static void uffd_detach(void *addr, size_t len)
 static int uffd_mark_volatile(void *addr, size_t len)
 {
 	void *drain = atomic_load(&drain_page);
+	int fd = uffd_checked_fd();
 
+	/* Without the registration a purged page would read as zeros. */
+	if (fd < 0)
+		return fd;
 	if (madvise(addr, len, MADV_FREE) < 0)
 		return -errno;
 	if (drain)
@@ -183,6 +304,11 @@ static int uffd_mark_volatile(void *addr, size_t len)
 
 static int uffd_mark_nonvolatile(void *addr, size_t len, bool *ret_purged)
 {
+	int fd = uffd_checked_fd();
+
+	/* Without the registration the probe would find zeros, not purges. */
+	if (fd < 0)
+		return fd;
 	*ret_purged = vc_sigbus_probe_pages(addr, len);
 	return 0;
 }
@@ -190,8 +316,10 @@ static int uffd_mark_nonvolatile(void *addr, size_t len, bool *ret_purged)
 static int uffd_install(void *dst, const void *src, size_t len)
 {
 	size_t done = 0;
-	int fd = atomic_load(&uffd_fd);
+	int fd = uffd_checked_fd();
 
+	if (fd < 0)
+		return fd;
 	while (done < len) {
 		struct uffdio_copy copy = {
 			.dst = (uintptr_t)dst + done,
@@ -219,32 +347,37 @@ static int uffd_install(void *dst, const void *src, size_t len)
 
 /*
  * In the child the old descriptor refers to the parent's address space.
- * Open a new one and move it onto the old number, so the number every
- * other thread of the library loads stays valid throughout.
+ * Close it first, then open a new one: with a full descriptor table the
+ * new one takes the freed number, so this works where opening first would
+ * fail with EMFILE (single-threaded here: nobody else can take the number).
+ * If it lands elsewhere, move it onto the old number, so the number every
+ * other part of the library loads stays valid. If no descriptor can be
+ * opened (a seccomp filter, say) the state is "lost" and fork.c makes the
+ * objects inaccessible: the child lives, and never reads zeros.
  */
 static void uffd_fork_child(void)
 {
 	const char *reason;
-	int fd, old = atomic_load(&uffd_fd);
+	int fd, err, old = atomic_load(&uffd_fd);
 
 	if (old < 0)
 		return;
-	if (uffd_open(&fd, &reason) < 0) {
-		/*
-		 * Cannot happen unless the child is more restricted than the
-		 * parent; attach() will then fail and fork.c aborts rather than
-		 * let purged pages read as zeros.
-		 */
-		close(old);
+	close(old);
+	err = uffd_open(&fd, &reason);
+	if (err == 0 && fd != old) {
+		if (dup3(fd, old, O_CLOEXEC) == old) {
+			close(fd);
+			fd = old;
+		}
+	}
+	if (err == 0)
+		err = uffd_remember(fd);
+	if (err < 0) {
 		atomic_store(&uffd_fd, -1);
+		atomic_store(&uffd_lost, err);
 		return;
 	}
-	if (dup3(fd, old, O_CLOEXEC) < 0) {
-		close(old);
-		atomic_store(&uffd_fd, fd);
-		return;
-	}
-	close(fd);
+	atomic_store(&uffd_fd, fd);
 }
 
 const struct backend_ops vc_backend_uffd = {

@@ -131,21 +131,26 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	err = vc_fork_handlers_register();
 	if (err < 0)
 		return err;
-	err = vc_sigbus_install(); /* also fetches the page size */
-	if (err < 0)
-		return err;
+	vc_page_size_init();
 
 	c = calloc(1, sizeof(*c));
-	if (!c) {
-		err = -ENOMEM;
-		goto fail_sigbus;
-	}
+	if (!c)
+		return -ENOMEM;
 	err = cache_pick_backend(c, o.backend);
 	if (err < 0)
 		goto fail_free;
+	/*
+	 * Backend none never purges, so nothing ever faults: it installs no
+	 * SIGBUS handler (and so stays out of the way of every other one).
+	 */
+	if (c->backend != &vc_backend_none) {
+		err = vc_sigbus_install();
+		if (err < 0)
+			goto fail_free;
+	}
 	err = c->backend->get();
 	if (err < 0)
-		goto fail_free;
+		goto fail_sigbus;
 
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -164,10 +169,11 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	*ret_cache = c;
 	return 0;
 
+fail_sigbus:
+	if (c->backend != &vc_backend_none)
+		vc_sigbus_uninstall();
 fail_free:
 	free(c);
-fail_sigbus:
-	vc_sigbus_uninstall();
 	return err;
 }
 
@@ -214,10 +220,11 @@ _public_ int vcache_free(vcache *cache)
 	pthread_mutex_unlock(&cache->lock);
 
 	cache->backend->put();
+	if (cache->backend != &vc_backend_none)
+		vc_sigbus_uninstall();
 	pthread_cond_destroy(&cache->idle_cond);
 	pthread_mutex_destroy(&cache->lock);
 	free(cache);
-	vc_sigbus_uninstall();
 	return 0;
 }
 

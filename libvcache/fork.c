@@ -12,9 +12,17 @@
  *
  * Locks: prepare takes every library lock in the documented order, so the
  * child inherits them in a consistent, unlocked state and no object is half
- * way through a pin. The idle threads do not exist in the child; they are
- * restarted by the next delayed unpin (until then pending chunks simply stay
- * non-volatile).
+ * way through a pin. That is only safe because no library lock is ever held
+ * across program code or a wait for another thread (pin.c): a regeneration
+ * callback may fork() - from a pin, vcache_read/write or an optimistic
+ * fault - and prepare then finds every lock free or soon free. The idle
+ * threads do not exist in the child; they are restarted by the next delayed
+ * unpin (until then pending chunks simply stay non-volatile).
+ *
+ * A child that cannot re-arm (userfaultfd(2) refused by a seccomp filter
+ * applied after the caches were made, say) lives: its caches enter the
+ * "lost" state (lost.c) and their objects become inaccessible instead of
+ * reading zeros. A child that only exits or execs never notices.
  *
  * Not covered: vfork() shares the address space and the descriptor, so it
  * is fine until exec/_exit; a raw clone() without CLONE_VM bypasses these
@@ -30,6 +38,7 @@
 
 static void fork_prepare(void)
 {
+	vc_uffd_fork_lock(true);
 	pthread_mutex_lock(&vc_caches_lock);
 	for (struct vcache *c = vc_caches; c; c = c->next) {
 		pthread_mutex_lock(&c->lock);
@@ -48,6 +57,7 @@ static void fork_unlock(void)
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&vc_caches_lock);
+	vc_uffd_fork_lock(false);
 }
 
 static void fork_parent(void)
@@ -70,26 +80,19 @@ static void fork_child(void)
 		}
 		c->idle_running = false;
 	}
-	for (struct vcache *c = vc_caches; c; c = c->next)
-		for (struct vcache_object *o = c->objects; o; o = o->next) {
-			/*
-			 * A parent thread regenerating a chunk at fork time
-			 * does not exist here: forget its claim; the chunk's
-			 * missing pages fault and regenerate again.
-			 */
-			for (size_t i = 0; i < o->nchunks; i++)
-				atomic_fetch_and(&o->chunks[i],
-						 ~(CHUNK_BUSY | CHUNK_WAITERS));
-			if (c->backend->attach(o->data, o->map_size) < 0) {
-				static const char msg[] =
-					"vcache: cannot re-arm object memory "
-					"in fork() child; aborting\n";
+	for (struct vcache *c = vc_caches; c; c = c->next) {
+		int err = atomic_load(&c->lost);
 
-				(void)!write(STDERR_FILENO, msg,
-					     sizeof(msg) - 1);
-				abort();
-			}
+		for (struct vcache_object *o = c->objects; o; o = o->next) {
+			vc_regen_fork_child(o);
+			if (err == 0)
+				err = c->backend->attach(o->data, o->map_size);
 		}
+		/* Inaccessible, not zeros: see lost.c. */
+		if (err < 0 && !atomic_load(&c->lost))
+			atomic_store(&c->lost, err);
+	}
+	vc_lost_quarantine_all();
 	fork_unlock();
 }
 

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -124,6 +125,13 @@ struct vcache {
 	_Atomic uint64_t regen_ns;
 	_Atomic uint64_t faults;
 
+	/*
+	 * 0, or the negative errno every pin/read/write/create returns since
+	 * the backend lost its descriptor (lost.c); then every object of the
+	 * cache is inaccessible (PROT_NONE).
+	 */
+	_Atomic int lost;
+
 	struct vcache *next; /* vc_caches list, under vc_caches_lock */
 };
 
@@ -156,11 +164,22 @@ static inline uint32_t chunk_pins(uint64_t s)
 }
 uint64_t vc_now_ns(void); /* CLOCK_MONOTONIC; async-signal-safe */
 
+/* pagemap.c: page number -> pointer, lock-free reads (writers serialised). */
+#define VC_PAGEMAP_SLOTS 512u
+struct vc_pagemap {
+	void *_Atomic slot[VC_PAGEMAP_SLOTS];
+};
+int vc_pagemap_set(struct vc_pagemap *m, uintptr_t start, size_t len,
+		   void *value);
+void *vc_pagemap_get(struct vc_pagemap *m, uintptr_t addr); /* AS-safe */
+
 /* slab.c: object handles live in never-freed memory. */
 struct vcache_object *vc_slab_alloc(void);
 void vc_slab_free(struct vcache_object *o);
 int vc_object_check(const struct vcache_object *o);
 struct vcache_object *vc_slab_find(uintptr_t addr); /* async-signal-safe */
+int vc_slab_publish(struct vcache_object *o, uintptr_t start, uintptr_t end);
+void vc_slab_withdraw(struct vcache_object *o);
 void vc_slab_lock(void);
 void vc_slab_unlock(void);
 
@@ -170,9 +189,25 @@ int vc_object_range(const struct vcache_object *o, size_t offset, size_t length,
 		 size_t *ret_first, size_t *ret_last);
 
 /* sigbus.c */
+void vc_page_size_init(void);
 int vc_sigbus_install(void);
 void vc_sigbus_uninstall(void);
 bool vc_sigbus_probe_pages(void *addr, size_t len);
+void vc_sigbus_open(void);  /* normal context; nests */
+void vc_sigbus_close(void);
+int vc_sigbus_reinstall(void); /* async-signal-safe */
+bool vc_sigbus_is_ours(const struct sigaction *sa);
+
+/* chain.c: the action installed before ours, and passing signals to it. */
+void vc_chain_set_previous(const struct sigaction *sa);
+void vc_chain_get_previous(struct sigaction *ret);
+void vc_sigbus_chain(int sig, siginfo_t *si, void *uc);
+
+/* lost.c: a backend that lost its descriptor. */
+int vc_cache_lost(struct vcache *c); /* 0 or the cache's lost errno */
+int vc_backend_open(struct vcache *c); /* a pin's first backend call */
+void vc_backend_close(struct vcache *c);
+void vc_lost_quarantine_all(void);  /* fork child: every lock held */
 
 /* scratch.c */
 int vc_scratch_reserve(size_t len);
@@ -182,9 +217,11 @@ void vc_scratch_fork_child(void);
 
 /* regen.c: per-chunk state machine and regeneration. */
 int vc_chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
-		uint64_t *ret_old);
+		   bool may_wait, uint64_t *ret_old);
+void vc_chunk_wait_idle(struct vcache_object *o, size_t i);
+void vc_regen_fork_child(struct vcache_object *o);
 void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear);
-int vc_chunk_regenerate(struct vcache_object *o, size_t i);
+int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open);
 int vc_chunk_fill_zero(struct vcache_object *o, size_t i);
 void vc_regen_fault(struct vcache_object *o, uintptr_t addr);
 
@@ -198,6 +235,12 @@ void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 void vc_idle_kick(struct vcache *c, uint64_t deadline);
 void vc_idle_stop(struct vcache *c);
 uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now);
+
+/* backend-uffd.c, for fork.c and lost.c */
+void vc_uffd_fork_lock(bool lock);
+int vc_uffd_lost(void);
+int vc_uffd_check_hold(void); /* 0 or -errno; then no fstat until release */
+void vc_uffd_check_release(void);
 
 /* fork.c */
 int vc_fork_handlers_register(void);

@@ -62,8 +62,7 @@ int vc_object_range(const struct vcache_object *o, size_t offset, size_t length,
 static void object_destroy(struct vcache_object *o)
 {
 	/* Stop the SIGBUS handler from finding it first. */
-	atomic_store(&o->region_start, 0);
-	atomic_store(&o->region_end, 0);
+	vc_slab_withdraw(o);
 	if (o->data) {
 		o->cache->backend->detach(o->data, o->map_size);
 		munmap(o->data, o->map_size);
@@ -91,19 +90,24 @@ void vc_object_release(struct vcache_object *o)
 	object_destroy(o);
 }
 
+/*
+ * The callback may read other volatile objects: SIGBUS unblocked for it
+ * whatever the caller's mask, as for every regeneration (regen.c).
+ */
 static int object_fill(struct vcache_object *o)
 {
-	for (size_t i = 0; i < o->nchunks; i++) {
-		int err = o->regen(o, o->data + chunk_offset(o, i),
-				   chunk_offset(o, i), chunk_length(o, i),
-				   o->userdata);
+	int err = 0;
 
+	vc_sigbus_open();
+	for (size_t i = 0; i < o->nchunks && err == 0; i++) {
+		err = o->regen(o, o->data + chunk_offset(o, i),
+			       chunk_offset(o, i), chunk_length(o, i),
+			       o->userdata);
 		if (err > 0 || err < -4095)
-			return -EIO;
-		if (err < 0)
-			return err;
+			err = -EIO;
 	}
-	return 0;
+	vc_sigbus_close();
+	return err;
 }
 
 static int object_setup(struct vcache *c, struct vcache_object *o,
@@ -134,6 +138,15 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	if (data == MAP_FAILED)
 		return -ENOMEM;
 	o->data = data;
+	/*
+	 * Under mlockall(MCL_FUTURE) the new mapping is locked, and locked
+	 * memory can be neither made lazy-free (MADV_FREE: EINVAL) nor marked
+	 * volatile (vrange: EINVAL). Object memory is the one thing the
+	 * program wants the kernel to be able to take: unlock it. (If the
+	 * program locks it again later, with mlockall(MCL_CURRENT), it simply
+	 * is never purged: see vcache.h.) Harmless when nothing is locked.
+	 */
+	(void)munlock(data, o->map_size);
 	/* Huge pages would be split by every per-chunk madvise anyway. */
 	(void)madvise(data, o->map_size, MADV_NOHUGEPAGE);
 
@@ -152,9 +165,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	err = c->backend->mark_volatile(data, o->map_size);
 	if (err < 0)
 		return err;
-	atomic_store(&o->region_end, (uintptr_t)data + o->map_size);
-	atomic_store(&o->region_start, (uintptr_t)data);
-	return 0;
+	return vc_slab_publish(o, (uintptr_t)data, (uintptr_t)data + o->map_size);
 }
 
 _public_ int vcache_object_create(vcache *cache, const char *name,
@@ -180,6 +191,9 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 		return -EINVAL;
 	if (size > PTRDIFF_MAX - vc_page_size || chunk_size > PTRDIFF_MAX)
 		return -EOVERFLOW;
+	err = vc_cache_lost(cache);
+	if (err < 0)
+		return err;
 
 	/* Fail early on a duplicate; checked again when inserting. */
 	pthread_mutex_lock(&cache->lock);
@@ -205,6 +219,7 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	err = object_setup(cache, o, name, size, chunk_size, regen, userdata);
 	if (err < 0) {
 		object_destroy(o);
+		(void)vc_cache_lost(cache); /* attach may have found it gone */
 		return err;
 	}
 

@@ -72,7 +72,7 @@ static int pin_volatile_chunk(struct vcache_object *o, size_t i,
 		return 0;
 	atomic_fetch_add(&o->cache->purges, 1);
 	if (flags & VCACHE_PIN_REGENERATE) {
-		err = vc_chunk_regenerate(o, i);
+		err = vc_chunk_regenerate(o, i, true);
 		if (err == 0)
 			return 1;
 		if (!*ret_cb_err)
@@ -91,12 +91,20 @@ static void pin_unwind(struct vcache_object *o, size_t first, size_t end)
 		vc_object_mark_range_volatile(o, first, end - 1);
 }
 
+/*
+ * The object's lock is never held across anything that can wait for
+ * another thread or run program code: waiting for a BUSY chunk, the page
+ * probe (it may fault) and the regeneration callback (it may fork(), whose
+ * pre-fork handler takes every object lock, or fault on another object).
+ * A chunk held BUSY with our pin added cannot change under us meanwhile:
+ * nobody marks a pinned chunk volatile, and other pinners wait for BUSY.
+ */
 int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	      unsigned int flags, bool *ret_pinned)
 {
 	struct vcache_object *o = object;
-	size_t first, last;
-	bool purged = false;
+	size_t first, last, i;
+	bool purged = false, opened = false;
 	int err, cb_err = 0;
 
 	err = vc_object_check(o);
@@ -107,6 +115,9 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	err = vc_object_range(o, offset, length, &first, &last);
 	if (err < 0)
 		return err;
+	err = vc_cache_lost(o->cache);
+	if (err < 0)
+		return err;
 
 	pthread_mutex_lock(&o->lock);
 	for (size_t i = first; i <= last; i++)
@@ -114,7 +125,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			pthread_mutex_unlock(&o->lock);
 			return -EOVERFLOW;
 		}
-	for (size_t i = first; i <= last; i++) {
+	for (i = first; i <= last;) {
 		_Atomic uint64_t *st = &o->chunks[i];
 		uint64_t s = atomic_load(st);
 		int r;
@@ -128,31 +139,60 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 				o->deadline[i] = 0;
 				o->pending--;
 			}
+			i++;
 			continue;
 		}
-		err = vc_chunk_claim(o, i, true, &s);
-		if (err < 0) {
-			pin_unwind(o, first, i);
+		err = vc_chunk_claim(o, i, true, false, &s);
+		if (err == -EAGAIN) {
+			/* Someone is regenerating it: wait unlocked, look again. */
 			pthread_mutex_unlock(&o->lock);
-			return err;
+			vc_chunk_wait_idle(o, i);
+			pthread_mutex_lock(&o->lock);
+			continue;
 		}
-		r = pin_volatile_chunk(o, i, flags, &cb_err);
+		if (err < 0)
+			goto fail_unwind;
+		if (!(s & CHUNK_VOLATILE)) {
+			/* Made non-volatile while we waited: just pinned. */
+			vc_chunk_release(o, i, 0);
+			i++;
+			continue;
+		}
+		pthread_mutex_unlock(&o->lock);
+		/* Once per call: SIGBUS unblocked, descriptor checked. */
+		r = opened ? 0 : vc_backend_open(o->cache);
+		opened = opened || r == 0;
+		if (r == 0)
+			r = pin_volatile_chunk(o, i, flags, &cb_err);
+		pthread_mutex_lock(&o->lock);
 		if (r < 0) {
 			/* The backend failed: nothing stays pinned. */
 			vc_chunk_release(o, i, 0);
 			atomic_fetch_sub(st, 1);
-			pin_unwind(o, first, i);
-			pthread_mutex_unlock(&o->lock);
-			return r;
+			err = r;
+			goto fail_unwind;
 		}
 		vc_chunk_release(o, i, CHUNK_VOLATILE);
 		purged |= r != 0;
+		i++;
 	}
 	pthread_mutex_unlock(&o->lock);
+	if (opened)
+		vc_backend_close(o->cache);
 	*ret_pinned = true;
 	if (cb_err)
 		return cb_err;
 	return purged ? VCACHE_PURGED : VCACHE_INTACT;
+
+fail_unwind:
+	/* o->lock held; chunks first..i-1 carry our pins. */
+	pin_unwind(o, first, i);
+	pthread_mutex_unlock(&o->lock);
+	if (opened)
+		vc_backend_close(o->cache);
+	/* A lost descriptor: quarantine now (lost.c). */
+	(void)vc_cache_lost(o->cache);
+	return err;
 }
 
 _public_ int vcache_pin_range(vcache_object *object, size_t offset,
@@ -210,6 +250,8 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	pthread_mutex_unlock(&o->lock);
 	if (delayed)
 		vc_idle_kick(o->cache, deadline);
+	/* mark_volatile may just have found the descriptor gone (lost.c). */
+	(void)vc_cache_lost(o->cache);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/futex.h>
@@ -76,11 +77,12 @@ static void chunk_wait(_Atomic uint64_t *st, uint64_t s)
 
 /*
  * Set BUSY on chunk i (and add a pin if asked), waiting while another
- * thread holds it. *ret_old receives the state before. -EDEADLK if this
- * thread already holds it. Async-signal-safe.
+ * thread holds it if may_wait, else failing with -EAGAIN. *ret_old
+ * receives the state before. -EDEADLK if this thread already holds it.
+ * Async-signal-safe.
  */
 int vc_chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
-		uint64_t *ret_old)
+		   bool may_wait, uint64_t *ret_old)
 {
 	_Atomic uint64_t *st = &o->chunks[i];
 	uint64_t s = atomic_load(st);
@@ -89,6 +91,8 @@ int vc_chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
 		if (s & CHUNK_BUSY) {
 			if (busy_is_mine(o, i))
 				return -EDEADLK;
+			if (!may_wait)
+				return -EAGAIN;
 			chunk_wait(st, s);
 			s = atomic_load(st);
 			continue;
@@ -104,6 +108,29 @@ int vc_chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
 	tls_busy_depth++;
 	*ret_old = s;
 	return 0;
+}
+
+/* Sleep until chunk i is not BUSY (or may not be); no lock may be held. */
+void vc_chunk_wait_idle(struct vcache_object *o, size_t i)
+{
+	uint64_t s = atomic_load(&o->chunks[i]);
+
+	if (s & CHUNK_BUSY)
+		chunk_wait(&o->chunks[i], s);
+}
+
+/*
+ * fork() child: the threads that held chunks BUSY in the parent do not
+ * exist here; forget their claims (the chunks' missing pages fault and
+ * regenerate again). Claims of this thread stay: it may have forked from
+ * inside a regeneration callback and carry on after fork() returns.
+ */
+void vc_regen_fork_child(struct vcache_object *o)
+{
+	for (size_t i = 0; i < o->nchunks; i++)
+		if (!busy_is_mine(o, i))
+			atomic_fetch_and(&o->chunks[i],
+					 ~(CHUNK_BUSY | CHUNK_WAITERS));
 }
 
 /* Clear BUSY and the bits in clear, wake waiters. Async-signal-safe. */
@@ -122,20 +149,37 @@ void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
 /*
  * Regenerate chunk i (held BUSY) into a scratch buffer and install its
  * missing pages. Async-signal-safe apart from what the callback does.
+ * sigbus_open: the caller (a pin, normal context) holds SIGBUS unblocked
+ * already (vc_sigbus_open()).
  */
-int vc_chunk_regenerate(struct vcache_object *o, size_t i)
+int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
 {
 	struct vcache *c = o->cache;
 	size_t off = chunk_offset(o, i), len = chunk_length(o, i);
 	size_t map_len = chunk_map_length(o, i);
 	uint64_t t0 = vc_now_ns();
+	sigset_t bus, entry;
 	void *buf;
 	int slot, err;
+
 
 	buf = vc_scratch_get(map_len, &slot);
 	if (!buf)
 		return -ENOMEM;
+	/*
+	 * The callback may touch other volatile objects and fault again,
+	 * whatever this thread's mask: we may have been called by a handler
+	 * without SA_NODEFER, under TSan (every signal blocked), or from
+	 * code that blocks SIGBUS. Only SIGBUS changes, and only for the call.
+	 */
+	sigemptyset(&bus);
+	sigemptyset(&entry);
+	sigaddset(&bus, SIGBUS);
+	if (!sigbus_open)
+		pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
 	err = o->regen(o, buf, off, len, o->userdata);
+	if (sigismember(&entry, SIGBUS))
+		pthread_sigmask(SIG_BLOCK, &bus, NULL);
 	if (err > 0 || err < -4095)
 		err = -EIO; /* not a negative errno: refuse, do not install */
 	if (err == 0) {
@@ -190,6 +234,18 @@ static void regen_failed(struct vcache_object *o, size_t off, int err)
 
 	if (c->on_regen_failure)
 		c->on_regen_failure(o, off, err, c->on_regen_failure_userdata);
+	if (err == -EDEADLK) {
+		/* The documented impossible case (vcache.h, Signal safety). */
+		write_str("vcache: object '");
+		write_str(o->name);
+		write_str("' at offset ");
+		write_u64(off);
+		write_str(": this thread touched a purged page of a chunk it is "
+			  "regenerating or pinning itself (from the regeneration "
+			  "callback, or from a signal handler that interrupted "
+			  "the library); aborting\n");
+		abort();
+	}
 	write_str("vcache: regenerating object '");
 	write_str(o->name);
 	write_str("' at offset ");
@@ -213,32 +269,42 @@ static bool page_present(uintptr_t addr)
 /*
  * Called from the SIGBUS handler for a BUS_ADRERR at addr inside o.
  * Returns when the access can be retried.
+ *
+ * SIGBUS is unblocked for all of it, whatever mask we were entered with
+ * (chained to from a handler without SA_NODEFER, TSan): the callback may
+ * fault on another object, and so may an unrelated signal handler that
+ * lands on this thread while we wait or regenerate (it runs with the mask
+ * of the moment). The entry mask is back before we return or fail.
  */
 void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 {
 	size_t i = (addr - (uintptr_t)o->data) / o->chunk_size;
 	size_t off = chunk_offset(o, i);
 	const struct backend_ops *b = o->cache->backend;
+	sigset_t bus, entry;
 	uint64_t s;
 	int err;
 
-	err = vc_chunk_claim(o, i, false, &s);
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
+	err = vc_chunk_claim(o, i, false, true, &s);
 	if (err < 0)
-		regen_failed(o, off, err);
+		goto out;
 	/*
 	 * Someone may have regenerated the chunk between our fault and our
 	 * claim; then there is nothing to do but retry the access.
 	 */
 	if (page_present(addr)) {
 		vc_chunk_release(o, i, 0);
-		return;
+		goto out;
 	}
 	atomic_fetch_add(&o->cache->faults, 1);
 	atomic_fetch_add(&o->cache->purges, 1);
 	err = b->fault_prepare ? b->fault_prepare(o->data + off,
 						  chunk_map_length(o, i)) : 0;
 	if (err == 0)
-		err = vc_chunk_regenerate(o, i);
+		err = vc_chunk_regenerate(o, i, true);
 	/*
 	 * Installed pages are no longer volatile. Pins and VOLATILE cannot
 	 * change while we hold BUSY, so s still tells whether they should be.
@@ -246,6 +312,9 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	if (err == 0 && (s & CHUNK_VOLATILE) && chunk_pins(s) == 0)
 		(void)b->mark_volatile(o->data + off, chunk_map_length(o, i));
 	vc_chunk_release(o, i, 0);
+out:
+	if (sigismember(&entry, SIGBUS))
+		pthread_sigmask(SIG_BLOCK, &bus, NULL);
 	if (err < 0)
 		regen_failed(o, off, err);
 }

@@ -25,21 +25,28 @@
 #define SCRATCH_RESERVED 4 /* slots kept at the largest chunk size */
 
 struct scratch_slot {
-	atomic_int busy;
+	_Atomic uintptr_t busy; /* 0, or the holder's tls_owner address */
 	void *buf;   /* changed only by the holder of busy */
 	size_t size;
 };
 
 static struct scratch_slot slots[SCRATCH_SLOTS];
+/* Its address tells threads apart, also in a fork() child. */
+static _tls_ char tls_owner;
+
+static uintptr_t me(void)
+{
+	return (uintptr_t)&tls_owner;
+}
 
 int vc_scratch_reserve(size_t len)
 {
 	for (int i = 0; i < SCRATCH_RESERVED; i++) {
 		struct scratch_slot *s = &slots[i];
-		int expected = 0;
+		uintptr_t expected = 0;
 		void *buf;
 
-		while (!atomic_compare_exchange_weak(&s->busy, &expected, 1)) {
+		while (!atomic_compare_exchange_weak(&s->busy, &expected, me())) {
 			expected = 0;
 			sched_yield();
 		}
@@ -66,11 +73,11 @@ void *vc_scratch_get(size_t len, int *ret_slot)
 
 	for (int i = 0; i < SCRATCH_SLOTS; i++) {
 		struct scratch_slot *s = &slots[i];
-		int expected = 0;
+		uintptr_t expected = 0;
 
 		if (atomic_load(&s->busy))
 			continue;
-		if (!atomic_compare_exchange_strong(&s->busy, &expected, 1))
+		if (!atomic_compare_exchange_strong(&s->busy, &expected, me()))
 			continue;
 		if (s->size >= len) {
 			*ret_slot = i;
@@ -104,9 +111,14 @@ void vc_scratch_put(void *buf, size_t len, int slot)
 	atomic_store(&slots[slot].busy, 0);
 }
 
-/* fork() child: threads that held slots in the parent do not exist here. */
+/*
+ * fork() child: threads that held slots in the parent do not exist here.
+ * This thread's own slots stay held: it may have forked from inside a
+ * regeneration callback that is still writing into one.
+ */
 void vc_scratch_fork_child(void)
 {
 	for (int i = 0; i < SCRATCH_SLOTS; i++)
-		atomic_store(&slots[i].busy, 0);
+		if (atomic_load(&slots[i].busy) != me())
+			atomic_store(&slots[i].busy, 0);
 }

@@ -2,21 +2,28 @@
 /*
  * sigbus.c - the process-wide SIGBUS handler
  *
- * One handler for every cache of the process, installed by the first
- * vcache_new() and restored by the last vcache_free(). A SIGBUS is ours
- * when it is a BUS_ADRERR fault at an address inside a live object; then
- * the chunk is regenerated (regen.c) and the access resumes. Everything
- * else - other si_codes such as BUS_MCEERR_AR, a truncated file mapping,
- * kill(2) - goes to the handler that was installed before us, with its
- * flags honoured, or to the default action.
+ * One handler for every cache of the process whose backend can purge
+ * (backend none needs none), installed by the first such vcache_new() and
+ * restored by the last vcache_free(). A SIGBUS is ours when it is a
+ * BUS_ADRERR fault at an address inside a live object; then the chunk is
+ * regenerated (regen.c) and the access resumes. Everything else - other
+ * si_codes such as BUS_MCEERR_AR/AO, a truncated file mapping, kill(2),
+ * sigqueue(3) - goes to the action that was installed before us, applied as
+ * the kernel would have applied it (chain.c).
  *
- * Flags: SA_SIGINFO for si_addr; SA_NODEFER because a regeneration callback
- * running inside the handler may touch another volatile object and fault
- * again on the same thread, and because the probe below leaves the handler
- * with siglongjmp() saved without a signal mask (no syscall per page). Not
- * SA_ONSTACK: callbacks may need more stack than a typical sigaltstack.
- * Consequence: a thread that blocks SIGBUS and touches a purged page is
- * killed by the kernel; do not block SIGBUS in such threads.
+ * Our own flags: SA_SIGINFO for si_addr; SA_NODEFER because a regeneration
+ * callback running inside the handler may touch another volatile object
+ * and fault again on the same thread. Not SA_ONSTACK: callbacks may need
+ * more stack than a typical sigaltstack (chain.c moves to the alternate
+ * stack for a previous handler that asked for one). We cannot rely on our
+ * flags, though: a handler installed after us may call us with SIGBUS
+ * blocked (the ordinary sigaction() without SA_NODEFER does), and TSan
+ * runs every handler with all signals blocked. So every piece of our work
+ * that may fault again unblocks SIGBUS itself (regen.c, the probe below),
+ * and every jump out of a handler restores the signal mask it jumps to.
+ *
+ * A thread that blocks SIGBUS *itself* and then touches a purged page is
+ * killed by the kernel before any handler runs; nothing can be done there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,73 +32,104 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 size_t vc_page_size;
 
-/* A page probe in progress on this thread (see vc_sigbus_probe_pages()). */
+static pthread_once_t page_size_once = PTHREAD_ONCE_INIT;
+
+static void page_size_fetch(void)
+{
+	vc_page_size = (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Before anything uses vc_page_size (vcache_new()). */
+void vc_page_size_init(void)
+{
+	pthread_once(&page_size_once, page_size_fetch);
+}
+
+/*
+ * A page probe in progress on this thread (vc_sigbus_probe_pages()).
+ * page is the page being written at this moment (0 between writes).
+ */
 struct probe {
-	uintptr_t start, end;
+	volatile uintptr_t page;
+	sigset_t mask; /* to restore when jumping back: entry mask - SIGBUS */
 	sigjmp_buf env;
 };
 static _tls_ struct probe *volatile tls_probe;
 
+/*
+ * SIGBUS held unblocked by vc_sigbus_open() on this thread, in normal
+ * context (a pin call): probes and regenerations inside it need no system
+ * call of their own. mask is the caller's mask without SIGBUS.
+ */
+static _tls_ struct {
+	unsigned int depth;
+	bool was_blocked;
+	sigset_t mask;
+} tls_open;
+
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int install_count;
 static bool installed; /* our handler is (or may still be) in the chain */
-static struct sigaction old_action;
 
-/* Hand a SIGBUS that is not ours to whoever would have had it. */
-static void chain(int sig, siginfo_t *si, void *uc)
+/*
+ * The write that makes a lazy-free page non-volatile again: an atomic
+ * read-modify-write that stores the value it read. It must be a real
+ * store with every compiler: clang folds __atomic_fetch_add(p, 0) into a
+ * plain load, which writes nothing (issue 7, fault 9). On x86-64 it is one
+ * instruction in assembly, which also gives the handler its exact address
+ * (so only a fault *at this instruction* is claimed by the probe, never a
+ * fault of a signal handler that interrupted the probe), and keeps
+ * ThreadSanitizer from reporting the same-value store as a race with the
+ * program's plain reads. Elsewhere a compare-and-swap loop through a
+ * volatile pointer, which compilers do not fold.
+ */
+#if defined(__x86_64__)
+__asm__(".text\n"
+	".p2align 4\n"
+	".type vc_probe_write, @function\n"
+	"vc_probe_write:\n"
+	"\t.cfi_startproc\n"
+	"vc_probe_insn:\n"
+	"\tlock addq $0, (%rdi)\n"
+	"\tret\n"
+	"\t.cfi_endproc\n"
+	".size vc_probe_write, .-vc_probe_write\n");
+void vc_probe_write(volatile void *p) __attribute__((visibility("hidden")));
+extern const char vc_probe_insn[] __attribute__((visibility("hidden")));
+
+static bool fault_at_probe(void *uc)
 {
-	struct sigaction old = old_action;
-	sigset_t saved, mask;
-
-	/*
-	 * sa_handler and sa_sigaction share storage: SIG_DFL / SIG_IGN are
-	 * recognised whatever SA_SIGINFO says.
-	 */
-	if (old.sa_handler == SIG_IGN) {
-		/* The kernel does not let a fault be ignored either. */
-		old.sa_handler = SIG_DFL;
-	}
-	if (old.sa_handler == SIG_DFL) {
-		struct sigaction dfl;
-
-		memset(&dfl, 0, sizeof(dfl));
-		dfl.sa_handler = SIG_DFL;
-		sigaction(sig, &dfl, NULL);
-		/*
-		 * A fault re-executes the access on return and now gets the
-		 * default action with the original si_addr; a sent signal
-		 * would not come back, so send it again.
-		 */
-		if (si->si_code <= 0)
-			raise(sig);
-		return;
-	}
-
-	if (old.sa_flags & SA_RESETHAND) {
-		struct sigaction dfl;
-
-		memset(&dfl, 0, sizeof(dfl));
-		dfl.sa_handler = SIG_DFL;
-		old_action = dfl; /* it fires once, as it would have */
-	}
-
-	/* Run it with the mask it asked for. */
-	mask = old.sa_mask;
-	if (!(old.sa_flags & SA_NODEFER))
-		sigaddset(&mask, sig);
-	pthread_sigmask(SIG_BLOCK, &mask, &saved);
-	if (old.sa_flags & SA_SIGINFO)
-		old.sa_sigaction(sig, si, uc);
-	else
-		old.sa_handler(sig);
-	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	/* A chaining handler that passes no context: trust the address. */
+	if (!uc)
+		return true;
+	return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP] ==
+	       (uintptr_t)vc_probe_insn;
 }
+#else
+static void vc_probe_write(volatile void *p)
+{
+	volatile unsigned long *w = p;
+	unsigned long v = *w;
+
+	while (!__atomic_compare_exchange_n(w, &v, v, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+/* No portable instruction address: the page alone decides (see header). */
+static bool fault_at_probe(void *uc)
+{
+	(void)uc;
+	return true;
+}
+#endif
 
 static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -101,8 +139,17 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 	struct vcache_object *o;
 
 	if (si->si_code == BUS_ADRERR) {
-		if (p && addr >= p->start && addr < p->end)
+		if (p && p->page &&
+		    (addr & ~(uintptr_t)(vc_page_size - 1)) == p->page &&
+		    fault_at_probe(uc)) {
+			/*
+			 * sigjmp_buf saved without the mask (no system call per
+			 * page); whoever called us may have blocked SIGBUS (or
+			 * everything): put back the probe's own mask.
+			 */
+			pthread_sigmask(SIG_SETMASK, &p->mask, NULL);
 			siglongjmp(p->env, 1);
+		}
 		o = vc_slab_find(addr);
 		if (o) {
 			vc_regen_fault(o, addr);
@@ -110,26 +157,66 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 			return;
 		}
 	}
-	chain(sig, si, uc);
+	vc_sigbus_chain(sig, si, uc);
 	errno = saved_errno;
+}
+
+static bool action_is_ours(const struct sigaction *sa)
+{
+	return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == sigbus_handler;
+}
+
+/* Put our handler on top; *prev receives what it replaces. */
+static int install_on_top(struct sigaction *prev)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigbus_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, prev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Signal context allowed: chain.c re-installs after a previous handler. */
+int vc_sigbus_reinstall(void)
+{
+	struct sigaction prev;
+	int err = install_on_top(&prev);
+
+	if (err == 0 && !action_is_ours(&prev))
+		vc_chain_set_previous(&prev);
+	return err;
+}
+
+bool vc_sigbus_is_ours(const struct sigaction *sa)
+{
+	return action_is_ours(sa);
 }
 
 int vc_sigbus_install(void)
 {
-	struct sigaction sa;
+	struct sigaction prev, cur;
 	int err = 0;
 
 	pthread_mutex_lock(&install_lock);
 	if (install_count == 0 && !installed) {
-		vc_page_size = (size_t)sysconf(_SC_PAGESIZE);
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = sigbus_handler;
-		sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
-		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGBUS, &sa, &old_action) < 0)
-			err = -errno;
-		else
+		err = install_on_top(&prev);
+		if (err == 0) {
+			vc_chain_set_previous(&prev);
 			installed = true;
+		}
+	} else if (sigaction(SIGBUS, NULL, &cur) == 0 && !action_is_ours(&cur) &&
+		   (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN)) {
+		/*
+		 * Someone reset SIGBUS since (SIG_DFL and SIG_IGN cannot
+		 * chain to us): our objects would kill the process on their
+		 * next purged read. Take the place back; their action becomes
+		 * the previous one.
+		 */
+		err = vc_sigbus_reinstall();
 	}
 	if (err == 0)
 		install_count++;
@@ -146,25 +233,89 @@ int vc_sigbus_install(void)
  */
 void vc_sigbus_uninstall(void)
 {
-	struct sigaction cur;
+	struct sigaction cur, prev;
 
 	pthread_mutex_lock(&install_lock);
 	if (--install_count == 0 && installed &&
-	    sigaction(SIGBUS, NULL, &cur) == 0 &&
-	    (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sigbus_handler) {
-		sigaction(SIGBUS, &old_action, NULL);
+	    sigaction(SIGBUS, NULL, &cur) == 0 && action_is_ours(&cur)) {
+		vc_chain_get_previous(&prev);
+		sigaction(SIGBUS, &prev, NULL);
 		installed = false;
 	}
 	pthread_mutex_unlock(&install_lock);
 }
 
+_public_ int vcache_sigbus_check(unsigned int flags)
+{
+	struct sigaction cur;
+	int r = VCACHE_SIGBUS_INSTALLED;
+
+	if (flags & ~VCACHE_SIGBUS_REINSTALL)
+		return -EINVAL;
+	pthread_mutex_lock(&install_lock);
+	if (install_count == 0) {
+		/* No cache needs a handler: nothing is missing. */
+		pthread_mutex_unlock(&install_lock);
+		return VCACHE_SIGBUS_INSTALLED;
+	}
+	if (sigaction(SIGBUS, NULL, &cur) < 0) {
+		r = -errno;
+	} else if (!action_is_ours(&cur)) {
+		r = VCACHE_SIGBUS_REPLACED;
+		if (flags & VCACHE_SIGBUS_REINSTALL) {
+			int err = vc_sigbus_reinstall();
+
+			if (err < 0)
+				r = err;
+		}
+	}
+	pthread_mutex_unlock(&install_lock);
+	return r;
+}
+
 /*
- * Write every page of [addr, addr + len) with an atomic add of zero, which
- * stores back the value it read: for a lazy-free page that cancels the
- * pending free (see backend-uffd.c), for a purged page it faults and the
- * handler jumps back here. Returns whether any page was purged. Normal
- * context only; the caller holds the chunk BUSY so nobody else installs
- * pages meanwhile.
+ * Unblock SIGBUS on this thread until vc_sigbus_close() (nests): whatever
+ * the caller's mask, a purged page touched by a probe or by a callback
+ * must reach the handler, not kill the process. Normal context only: a
+ * signal handler landing meanwhile runs with its own mask, so the fault
+ * path never relies on this and unblocks for itself.
+ */
+void vc_sigbus_open(void)
+{
+	sigset_t bus, entry;
+
+	if (tls_open.depth++)
+		return;
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
+	tls_open.was_blocked = sigismember(&entry, SIGBUS);
+	sigdelset(&entry, SIGBUS);
+	tls_open.mask = entry;
+}
+
+void vc_sigbus_close(void)
+{
+	sigset_t bus;
+
+	if (--tls_open.depth || !tls_open.was_blocked)
+		return;
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &bus, NULL);
+}
+
+/*
+ * Write every page of [addr, addr + len) with vc_probe_write(): for a
+ * lazy-free page that cancels the pending free (see backend-uffd.c), for a
+ * purged page it faults and the handler jumps back here. Returns whether
+ * any page was purged. Normal context only; the caller holds the chunk
+ * BUSY so nobody else installs pages meanwhile.
+ *
+ * SIGBUS is unblocked for the duration whatever the caller's mask (a
+ * purged page would otherwise kill the process), and the caller's mask is
+ * what the handler restores when it jumps back: no system call when the
+ * caller opened SIGBUS already (pin.c, once per pin call), else one or two.
  */
 bool vc_sigbus_probe_pages(void *addr, size_t len)
 {
@@ -172,21 +323,26 @@ bool vc_sigbus_probe_pages(void *addr, size_t len)
 	volatile size_t off = 0;
 	volatile bool purged = false;
 
-	p.start = (uintptr_t)addr;
-	p.end = p.start + len;
+	vc_sigbus_open();
+	p.mask = tls_open.mask;
+	p.page = 0;
 	tls_probe = &p;
-	/* The handler must see the probe before the first access. */
-	atomic_signal_fence(memory_order_seq_cst);
 	while (off < len) {
 		if (sigsetjmp(p.env, 0)) {
+			p.page = 0;
 			purged = true;
 			off += vc_page_size;
 			continue;
 		}
-		__atomic_fetch_add((unsigned long *)((uintptr_t)addr + off), 0,
-				   __ATOMIC_RELAXED);
+		p.page = (uintptr_t)addr + off;
+		/* The handler must see the page before the access. */
+		atomic_signal_fence(memory_order_seq_cst);
+		vc_probe_write((volatile void *)((uintptr_t)addr + off));
+		atomic_signal_fence(memory_order_seq_cst);
+		p.page = 0;
 		off += vc_page_size;
 	}
 	tls_probe = NULL;
+	vc_sigbus_close();
 	return purged;
 }

@@ -4,10 +4,13 @@
  *
  * The SIGBUS handler must find the object owning a faulting address without
  * locks or allocation, and must never read freed memory. Handles therefore
- * live in blocks that are mmap()ed once and never unmapped; the handler
- * scans them reading only atomics (region_start/region_end), and a stale
- * handle still points at readable memory whose magic says "dead", which is
- * how -ESTALE is detected without undefined behaviour. Free handles are
+ * live in blocks that are mmap()ed once and never unmapped. Both lookups -
+ * address to object for the handler, "is this a handle of ours" for every
+ * public call - go through radix trees over page numbers (pagemap.c), in
+ * constant time whatever the number of objects; a found object's region
+ * (atomics) is checked again, and a stale handle still points at readable
+ * memory whose magic says "dead", which is how -ESTALE is detected without
+ * undefined behaviour. Free handles are
  * reused oldest-first, so a stale handle stays detectable for as long as
  * possible (it can only be confused with a new object after every other
  * free slot has been reused).
@@ -27,6 +30,8 @@ static struct vcache_object *_Atomic blocks[SLAB_MAX_BLOCKS];
 static _Atomic size_t nblocks;
 static pthread_mutex_t slab_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct vcache_object *free_head, *free_tail;
+static struct vc_pagemap owners;      /* object page -> object */
+static struct vc_pagemap slab_blocks; /* slab page -> its block */
 
 void vc_slab_lock(void)
 {
@@ -49,6 +54,11 @@ static int slab_grow(void)
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (b == MAP_FAILED)
 		return -ENOMEM;
+	if (vc_pagemap_set(&slab_blocks, (uintptr_t)b,
+			   SLAB_PER_BLOCK * sizeof(*b), b) < 0) {
+		munmap(b, SLAB_PER_BLOCK * sizeof(*b));
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < SLAB_PER_BLOCK; i++) {
 		atomic_init(&b[i].magic, OBJ_MAGIC_DEAD);
 		b[i].free_next = NULL;
@@ -93,19 +103,15 @@ void vc_slab_free(struct vcache_object *o)
 	vc_slab_unlock();
 }
 
-/* Does p point at the start of a slot of ours? Lock-free. */
+/* Does p point at the start of a slot of ours? Lock-free, O(1). */
 static bool slab_contains(const struct vcache_object *p)
 {
-	size_t n = atomic_load(&nblocks);
 	uintptr_t a = (uintptr_t)p;
+	uintptr_t b = (uintptr_t)vc_pagemap_get(&slab_blocks, a);
 
-	for (size_t i = 0; i < n; i++) {
-		uintptr_t b = (uintptr_t)atomic_load(&blocks[i]);
-
-		if (a >= b && a < b + SLAB_PER_BLOCK * sizeof(*p))
-			return (a - b) % sizeof(*p) == 0;
-	}
-	return false;
+	if (!b || a < b || a >= b + SLAB_PER_BLOCK * sizeof(*p))
+		return false;
+	return (a - b) % sizeof(*p) == 0;
 }
 
 int vc_object_check(const struct vcache_object *o)
@@ -118,24 +124,53 @@ int vc_object_check(const struct vcache_object *o)
 }
 
 /*
- * Async-signal-safe: only atomic loads of never-freed memory. The region
- * is published (start last) after the object is fully set up and cleared
- * (start first) before it is torn down.
+ * Publish o's region [start, end) to the SIGBUS handler (o fully set up)
+ * or withdraw it (before teardown). 0 or -ENOMEM.
+ */
+int vc_slab_publish(struct vcache_object *o, uintptr_t start, uintptr_t end)
+{
+	int err;
+
+	vc_slab_lock();
+	err = vc_pagemap_set(&owners, start, end - start, o);
+	if (err < 0) {
+		vc_pagemap_set(&owners, start, end - start, NULL);
+	} else {
+		atomic_store(&o->region_end, end);
+		atomic_store(&o->region_start, start);
+	}
+	vc_slab_unlock();
+	return err;
+}
+
+void vc_slab_withdraw(struct vcache_object *o)
+{
+	uintptr_t start = atomic_load(&o->region_start);
+	uintptr_t end = atomic_load(&o->region_end);
+
+	/* The handler checks the region after the lookup: clear it first. */
+	atomic_store(&o->region_start, 0);
+	atomic_store(&o->region_end, 0);
+	if (!start)
+		return;
+	vc_slab_lock();
+	vc_pagemap_set(&owners, start, end - start, NULL);
+	vc_slab_unlock();
+}
+
+/*
+ * Async-signal-safe: atomic loads of never-freed memory (pagemap.c), then
+ * the object's own region, which is published last and cleared first.
  */
 struct vcache_object *vc_slab_find(uintptr_t addr)
 {
-	size_t n = atomic_load(&nblocks);
+	struct vcache_object *o = vc_pagemap_get(&owners, addr);
+	uintptr_t start;
 
-	for (size_t i = 0; i < n; i++) {
-		struct vcache_object *b = atomic_load(&blocks[i]);
-
-		for (size_t j = 0; j < SLAB_PER_BLOCK; j++) {
-			uintptr_t start = atomic_load(&b[j].region_start);
-
-			if (start && addr >= start &&
-			    addr < atomic_load(&b[j].region_end))
-				return &b[j];
-		}
-	}
+	if (!o)
+		return NULL;
+	start = atomic_load(&o->region_start);
+	if (start && addr >= start && addr < atomic_load(&o->region_end))
+		return o;
 	return NULL;
 }

@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh lib|kernel|pkg|bench|all
 set -euo pipefail
 
-lib_pkgs=(gcc meson ninja-build pkg-config check)
+lib_pkgs=(gcc meson ninja-build pkg-config check
+	  clang libseccomp-dev)  # clang: second compiler stage; seccomp: tests
 # imgcache decodes real PNG files; pnggen writes its test images.
 lib_pkgs+=(libpng-dev)
 # bench/plot.sh draws the benchmark plots.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command (and CI's): every test of the project.
 #   1. libvcache + examples, warnings as errors, every native backend
-#   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer,
+#      built with clang, and under ThreadSanitizer
 #   2b. what others get (scripts/test-ecosystem.sh): exports, man pages,
 #      ABI against abi/, vcache as a subproject, via CMake and from C++, .deb build
 #   3. the patched kernel: build (cached), boot under QEMU, run the vrange
@@ -27,6 +28,25 @@ stage "ASan+UBSan build"
 ninja -C build-asan
 stage "ASan+UBSan tests"
 meson test -C build-asan --print-errorlogs --suite lib --suite examples
+
+# A second compiler: clang folds code gcc leaves alone (it once turned the
+# uffd pin probe into a plain load). Plain build, warnings as errors.
+stage "clang build (-Werror)"
+[ -f build-clang/build.ninja ] ||
+	CC=clang meson setup build-clang -Dwerror=true >/dev/null
+ninja -C build-clang
+stage "clang tests"
+meson test -C build-clang --print-errorlogs --suite lib --suite examples
+
+# ThreadSanitizer: the library's lock-free fault path and its signal
+# handling under a runtime that runs handlers with every signal blocked.
+stage "TSan build"
+[ -f build-tsan/build.ninja ] ||
+	meson setup build-tsan -Dwerror=true -Db_sanitize=thread \
+		-Db_lundef=false >/dev/null
+ninja -C build-tsan
+stage "TSan tests"
+meson test -C build-tsan --print-errorlogs --suite lib
 
 stage "ecosystem: exports, man pages, ABI, consumers, Debian packages"
 scripts/test-ecosystem.sh build-test

@@ -133,6 +133,8 @@ START_TEST(test_api_new_enomem)
 #ifdef ASAN
 	SKIP_IF(true, "ASan needs more address space than RLIMIT_AS leaves");
 #endif
+	SKIP_IF(UNDER_TSAN, "TSan needs more address space than RLIMIT_AS "
+		"leaves");
 	st = run_in_child(new_until_enomem, NULL);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		      "child status 0x%x", st);

@@ -115,7 +115,11 @@ static int pressure_child(void *arg)
 START_TEST(test_pressure_cgroup)
 {
 	struct cgroup_group cg;
-	vcache *c = tcache_new();
+	vcache *c;
+
+	SKIP_IF(UNDER_TSAN, "TSan's shadow memory counts against the cgroup "
+		"limit");
+	c = tcache_new();
 	char why[512];
 	int st;
 

@@ -21,6 +21,34 @@
 
 #include "vcache.h"
 
+/*
+ * Built with ThreadSanitizer? It runs signal handlers with its own mask
+ * (every signal blocked), reports SEGV itself (exit 66) and its shadow
+ * memory counts against memory limits: a few environment-only cases skip.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
+/* Built with AddressSanitizer? Its interceptors make mlock*() no-ops. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 /* Meson treats this exit status of a test program as "skipped". */
 #define EXIT_SKIP 77
 
