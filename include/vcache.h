@@ -184,11 +184,14 @@
  *                            -E2BIG       size larger than the library's
  *                                         and a byte it does not know is
  *                                         non-zero, or above 4096
- *   vcache_pin*, _read,      -EBADF       (uffd) the library's userfaultfd
- *   _write, _object_create                was closed behind its back
+ *   vcache_pin[_range]       -EBADF       (uffd) the library's userfaultfd
+ *                                         was closed behind its back (also
+ *                                         vcache_read, vcache_write)
  *                            <errno>      (uffd) fork() child could not
  *                                         open its own (e.g. -EPERM); see
  *                                         "Descriptors" above
+ *   vcache_object_create     -EBADF       as vcache_pin_range
+ *                            <errno>      as vcache_pin_range
  *   vcache_sigbus_check      -EINVAL      unknown flags
  */
 #ifndef VCACHE_H
