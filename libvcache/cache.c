@@ -19,6 +19,7 @@ struct vcache *vc_caches;
 static const enum vcache_backend auto_order[] = {
 	VCACHE_BACKEND_VRANGE,
 	VCACHE_BACKEND_UFFD,
+	VCACHE_BACKEND_SOFT,
 	VCACHE_BACKEND_NONE,
 };
 
@@ -31,6 +32,8 @@ const struct backend_ops *vc_backend_by_id(enum vcache_backend id)
 		return &vc_backend_uffd;
 	case VCACHE_BACKEND_NONE:
 		return &vc_backend_none;
+	case VCACHE_BACKEND_SOFT:
+		return &vc_backend_soft;
 	default:
 		return NULL;
 	}
@@ -75,6 +78,19 @@ static int env_idle_delay(unsigned int *ret)
 	return 0;
 }
 
+/* VCACHE_STRICT=1 turns strict mode on, 0 leaves it to the option. */
+static int env_strict(bool *ret)
+{
+	const char *v = getenv("VCACHE_STRICT");
+
+	if (!v || !*v)
+		return 0;
+	if (strcmp(v, "1") && strcmp(v, "0"))
+		return -EINVAL;
+	*ret = v[0] == '1';
+	return 0;
+}
+
 /* Probe every backend, then choose. */
 static int cache_pick_backend(struct vcache *c, enum vcache_backend want)
 {
@@ -116,8 +132,16 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 			return -EINVAL;
 		memcpy(&o, opts, sizeof(o));
 	}
-	if (o.flags || (unsigned int)o.backend >= _VCACHE_BACKEND_MAX)
+	bool strict = o.flags & VCACHE_OPT_STRICT;
+
+	if ((o.flags & ~VCACHE_OPT_STRICT) ||
+	    (unsigned int)o.backend >= _VCACHE_BACKEND_MAX)
 		return -EINVAL;
+	if (!strict) {
+		err = env_strict(&strict);
+		if (err < 0)
+			return err;
+	}
 	if (o.backend == VCACHE_BACKEND_AUTO) {
 		err = env_backend(&o.backend);
 		if (err < 0)
@@ -129,6 +153,10 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 			return err;
 	}
 
+	/* Before fork.c's: see sigsegv.c for the order. */
+	err = vc_sigsegv_atfork_register();
+	if (err < 0)
+		return err;
 	err = vc_fork_handlers_register();
 	if (err < 0)
 		return err;
@@ -147,6 +175,11 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	err = c->backend->get();
 	if (err < 0)
 		goto fail_free;
+	err = vc_purge_attach(c);
+	if (err < 0) {
+		c->backend->put();
+		goto fail_free;
+	}
 
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -154,6 +187,7 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	pthread_cond_init(&c->idle_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	c->idle_delay_ms = o.idle_delay_ms;
+	c->strict = strict;
 	c->on_regen_failure = o.on_regen_failure;
 	c->on_regen_failure_userdata = o.on_regen_failure_userdata;
 
@@ -214,6 +248,7 @@ _public_ int vcache_free(vcache *cache)
 	}
 	pthread_mutex_unlock(&cache->lock);
 
+	vc_purge_detach(cache);
 	cache->backend->put();
 	pthread_cond_destroy(&cache->idle_cond);
 	pthread_mutex_destroy(&cache->lock);
@@ -238,6 +273,8 @@ _public_ const char *vcache_backend_name(enum vcache_backend backend)
 		return "uffd";
 	case VCACHE_BACKEND_NONE:
 		return "none";
+	case VCACHE_BACKEND_SOFT:
+		return "soft";
 	default:
 		return NULL;
 	}

@@ -76,6 +76,10 @@ struct vcache_object {
 	_Atomic uint64_t *chunks;
 	char name[VCACHE_NAME_MAX + 1];
 
+	/* Purge order (purge.c): VCACHE_PRIORITY_*, last unpin (ns). */
+	_Atomic int priority;
+	_Atomic uint64_t unpinned_ns;
+
 	/* Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none). */
 	pthread_mutex_t lock;
 	uint64_t *deadline;
@@ -96,6 +100,7 @@ struct vcache {
 	const struct backend_ops *backend;
 	struct backend_status status[_VCACHE_BACKEND_MAX];
 	unsigned int idle_delay_ms;
+	bool strict; /* purge every chunk at its last unpin (purge.c) */
 	vcache_regen_failure_fn on_regen_failure;
 	void *on_regen_failure_userdata;
 
@@ -194,5 +199,18 @@ uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now);
 
 /* fork.c */
 int vc_fork_handlers_register(void);
+
+/* sigsegv.c: the soft backend's SIGSEGV handler and area registry. */
+int vc_sigsegv_atfork_register(void);
+int vc_sigsegv_install(void);
+void vc_sigsegv_uninstall(void);
+int vc_sigsegv_register(void *addr, size_t len, void *arg, void **ret_ticket);
+void vc_sigsegv_unregister(void *ticket);
+void *vc_sigsegv_lookup(uintptr_t addr); /* async-signal-safe */
+
+/* purge.c */
+size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end);
+int vc_purge_attach(struct vcache *c);
+void vc_purge_detach(struct vcache *c);
 
 #endif

@@ -167,7 +167,9 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	size_t name_len;
 	int err;
 
-	if (!cache || !name || !regen || !ret_object || flags || size == 0)
+	if (!cache || !name || !regen || !ret_object || size == 0 ||
+	    (flags & ~(VCACHE_OBJECT_PURGE_FIRST | VCACHE_OBJECT_KEEP)) ||
+	    (flags & VCACHE_OBJECT_PURGE_FIRST && flags & VCACHE_OBJECT_KEEP))
 		return -EINVAL;
 	name_len = strnlen(name, VCACHE_NAME_MAX + 1);
 	if (name_len == 0)
@@ -198,6 +200,11 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	o->pending = 0;
 	o->refs = 1;
 	o->in_cache = true;
+	atomic_store(&o->priority,
+		     flags & VCACHE_OBJECT_PURGE_FIRST ? VCACHE_PRIORITY_PURGE_FIRST :
+		     flags & VCACHE_OBJECT_KEEP ? VCACHE_PRIORITY_KEEP :
+						  VCACHE_PRIORITY_NORMAL);
+	atomic_store(&o->unpinned_ns, vc_now_ns());
 	o->hash_next = o->next = o->prev = NULL;
 	/* Accessors work for the fill callbacks. */
 	atomic_store(&o->magic, OBJ_MAGIC_LIVE);

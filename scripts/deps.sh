@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh lib|kernel|all
 set -euo pipefail
 
-lib_pkgs=(gcc meson ninja-build pkg-config check)
+lib_pkgs=(gcc meson ninja-build pkg-config check libsigsegv-dev libseccomp-dev)
 # Everything kernel/run-tests.sh uses to build, patch and boot the kernel.
 kernel_pkgs=(linux-source-6.12 qemu-system-x86 busybox-static build-essential
 	     bc bison flex libelf-dev libssl-dev cpio xz-utils patch ccache

@@ -133,6 +133,15 @@ void tcache_free(vcache *cache);
  * Returns the number of pages of the range not resident afterwards.
  */
 size_t purge_range(void *addr, size_t len);
+/*
+ * Under the soft backend the kernel never discards object memory by
+ * itself, so purge_range() asks the library instead: vcache_purge_range()
+ * on every registered object overlapping the range (the library's own,
+ * real purge: PROT_NONE + MADV_DONTNEED). Objects whose callback is
+ * tobj_regen register themselves when filled; others call treg_add().
+ */
+void treg_add(vcache_object *object);
+
 /* Pages of the range resident (mincore). */
 size_t resident_pages(const void *addr, size_t len);
 /* Whether this machine has swap in use (then "stays resident" is weaker). */
