@@ -141,6 +141,34 @@ START_TEST(test_semantics_write_vrange_drops)
 }
 END_TEST
 
+/*
+ * soft: as under vrange, a write does not cancel volatility; the library's
+ * purge drops the written page with the others and the next read
+ * regenerates the generator's bytes.
+ */
+START_TEST(test_semantics_write_soft_drops)
+{
+	vcache *c = tcache_new();
+	size_t size = PAGES * pagesz;
+	struct vcache_stats st;
+	vcache_object *o;
+	struct tobj t;
+
+	SKIP_UNLESS_BACKEND(c, VCACHE_BACKEND_SOFT);
+	tobj_init(&t, 63);
+	o = tobj_create(c, "write-soft", size, 0, &t);
+	write_foreign(o, t.seed);
+	ck_assert(page_is_foreign(o, t.seed));
+	ck_assert_int_eq(vcache_purge(o), (ssize_t)size);
+	ck_assert_uint_eq(resident_pages(vcache_object_data(o), size), 0);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_stats_get(c, &st), 0);
+	ck_assert_uint_eq(st.faults, PAGES);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 /* none: nothing is volatile, so the write stays and nothing is dropped. */
 START_TEST(test_semantics_write_none_keeps)
 {
@@ -411,6 +439,13 @@ START_TEST(test_semantics_thp)
 		ck_assert_uint_eq(vol.dropped, PMD_SIZE_ / pagesz);
 		/* Unpinning (VRANGE_VOLATILE) splits any huge mapping. */
 		ck_assert_int_eq(after, 0);
+	} else if (is_backend(c, VCACHE_BACKEND_SOFT)) {
+		/*
+		 * soft: ordinary anonymous memory, so it collapses like any;
+		 * the library's purge splits the huge page and drops it all.
+		 */
+		ck_assert_int_eq(vol.collapse_err, 0);
+		ck_assert_uint_eq(vol.dropped, PMD_SIZE_ / pagesz);
 	} else {
 		/*
 		 * uffd: MADV_FREE'd pages are collapsed into a new THP, which
@@ -440,6 +475,7 @@ int main(void)
 	tc = ttcase("write-to-volatile");
 	tcase_add_test(tc, test_semantics_write_uffd_keeps);
 	tcase_add_test(tc, test_semantics_write_vrange_drops);
+	tcase_add_test(tc, test_semantics_write_soft_drops);
 	tcase_add_test(tc, test_semantics_write_none_keeps);
 	suite_add_tcase(s, tc);
 
