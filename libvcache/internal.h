@@ -211,6 +211,7 @@ void *vc_sigsegv_lookup(uintptr_t addr); /* async-signal-safe */
 /* purge.c */
 size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end);
 int vc_purge_attach(struct vcache *c);
+void vc_purge_before_alloc(struct vcache *c, size_t bytes);
 void vc_purge_detach(struct vcache *c);
 
 #endif

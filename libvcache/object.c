@@ -129,6 +129,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 						       : o->map_size);
 	if (err < 0)
 		return err;
+	vc_purge_before_alloc(c, o->map_size); /* soft: room first */
 	data = mmap(NULL, o->map_size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (data == MAP_FAILED)

@@ -65,6 +65,11 @@ static pthread_t thread;
 static bool running;
 static int stop_fd = -1;
 static _Atomic int cur_level;
+static char last_self[512]; /* /proc/self/cgroup as last sampled, lock */
+
+/* Written to the stop eventfd: wake the thread to re-read its cgroup. */
+#define KICK 1ull
+#define STOP (1ull << 32)
 
 _public_ int vcache_pressure(void)
 {
@@ -382,8 +387,14 @@ static void *watch_main(void *arg)
 		r = poll(pfd, (nfds_t)n, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (pfd[0].revents)
-			break;
+		if (pfd[0].revents) {
+			uint64_t v = 0;
+
+			(void)!read(sfd, &v, sizeof(v));
+			if (v >= STOP)
+				break;
+			why = "cgroup changed";
+		}
 		for (int i = 1; r > 0 && i < n; i++) {
 			uint64_t v;
 
@@ -412,6 +423,34 @@ static void *watch_main(void *arg)
 	sources_close(src, n);
 	atomic_store(&cur_level, VCACHE_PRESSURE_NONE);
 	return NULL;
+}
+
+/*
+ * Sample now, on the caller's thread, as if extra more bytes were already
+ * in use: for an allocation the library is about to make (object
+ * creation), which may not wait for the watcher's next look. Also notices
+ * a move to another cgroup and has the watcher follow at once.
+ */
+void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
+{
+	struct scope s;
+	bool tight, moved;
+
+	scope_find(&s);
+	if (s.limit != UINT64_MAX)
+		s.limit = s.limit > extra ? s.limit - extra : 0;
+	sample(&s, false, ev, &tight);
+	ev->why = "allocation";
+	pthread_mutex_lock(&lock);
+	moved = strcmp(last_self, s.self) != 0;
+	if (moved)
+		memcpy(last_self, s.self, sizeof(last_self));
+	if (moved && running) {
+		uint64_t kick = KICK;
+
+		(void)!write(stop_fd, &kick, sizeof(kick));
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 /* lock held */
@@ -502,9 +541,9 @@ void vc_pressure_unsubscribe(vc_pressure_fn fn, void *userdata)
 			break;
 		}
 	if (nsubs == 0 && running) {
-		uint64_t one = 1;
+		uint64_t stop = STOP;
 
-		(void)!write(stop_fd, &one, sizeof(one));
+		(void)!write(stop_fd, &stop, sizeof(stop));
 		t = thread;
 		fd = stop_fd;
 		stop_fd = -1;

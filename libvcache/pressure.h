@@ -43,6 +43,9 @@ typedef void (*vc_pressure_fn)(const struct vc_pressure_event *ev,
 int vc_pressure_subscribe(vc_pressure_fn fn, void *userdata);
 void vc_pressure_unsubscribe(vc_pressure_fn fn, void *userdata);
 
+/* Sample now as if extra more bytes were in use (see pressure.c). */
+void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev);
+
 /* The level last computed; async-signal-safe. */
 int vc_pressure_level(void);
 

@@ -260,6 +260,24 @@ static void on_pressure(const struct vc_pressure_event *ev, void *userdata)
 	free(list);
 }
 
+/*
+ * Before an object of bytes is filled (object.c), on the soft backend:
+ * make room first if the watcher's sources say it would not fit with a
+ * margin, as the kernel's direct reclaim does for its own allocations.
+ * The watcher alone could be too late when a burst of creations follows
+ * a move into a small cgroup.
+ */
+void vc_purge_before_alloc(struct vcache *c, size_t bytes)
+{
+	struct vc_pressure_event ev;
+
+	if (c->backend->id != VCACHE_BACKEND_SOFT)
+		return;
+	vc_pressure_sample(bytes, &ev);
+	if (ev.level != VCACHE_PRESSURE_NONE && ev.want)
+		on_pressure(&ev, NULL);
+}
+
 /* One subscription for all caches: on_pressure walks every cache. */
 static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int attached;
