@@ -107,6 +107,10 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	err = vc_object_range(o, offset, length, &first, &last);
 	if (err < 0)
 		return err;
+	/* soft: regenerating may need room the watcher has not made yet. */
+	if ((flags & VCACHE_PIN_REGENERATE) &&
+	    (atomic_load(&o->chunks[first]) & CHUNK_VOLATILE))
+		vc_purge_before_alloc(o->cache, length);
 
 	pthread_mutex_lock(&o->lock);
 	for (size_t i = first; i <= last; i++)

@@ -172,11 +172,15 @@ static void scope_find(struct scope *s)
 		s->limit = UINT64_MAX;
 }
 
+/*
+ * 1/8 of the limit, 4 MiB to 512 MiB: room for the watcher to wake up and
+ * purge before the limit is reached, even on a busy machine.
+ */
 static uint64_t margin_for(uint64_t total)
 {
-	uint64_t m = total / 16;
+	uint64_t m = total / 8;
 
-	return m < 2 * MiB ? 2 * MiB : m > 256 * MiB ? 256 * MiB : m;
+	return m < 4 * MiB ? 4 * MiB : m > 512 * MiB ? 512 * MiB : m;
 }
 
 static void add_source(struct source *src, int *n, int fd, int aux,
@@ -431,16 +435,37 @@ static void *watch_main(void *arg)
  * creation), which may not wait for the watcher's next look. Also notices
  * a move to another cgroup and has the watcher follow at once.
  */
+/* The last synchronous sample: skip the files while there is plenty. */
+static _Atomic uint64_t last_ns, last_room;
+
 void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 {
+	uint64_t now = vc_now_ns();
 	struct scope s;
 	bool tight, moved;
 
+	if (now - atomic_load(&last_ns) < 5000000ull &&
+	    atomic_load(&last_room) > extra) {
+		ev->level = VCACHE_PRESSURE_NONE;
+		ev->want = 0;
+		ev->headroom = atomic_load(&last_room);
+		ev->why = "allocation";
+		return;
+	}
 	scope_find(&s);
 	if (s.limit != UINT64_MAX)
 		s.limit = s.limit > extra ? s.limit - extra : 0;
 	sample(&s, false, ev, &tight);
 	ev->why = "allocation";
+	/* Room left before the comfortable zone ends (4 margins). */
+	{
+		uint64_t m = margin_for(s.limit != UINT64_MAX ? s.limit + extra :
+					meminfo("MemTotal:") / 2);
+
+		atomic_store(&last_room, ev->headroom > 4 * m ?
+				 ev->headroom - 4 * m : 0);
+		atomic_store(&last_ns, now);
+	}
 	pthread_mutex_lock(&lock);
 	moved = strcmp(last_self, s.self) != 0;
 	if (moved)
