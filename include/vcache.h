@@ -361,8 +361,11 @@ ssize_t vcache_purge_cache(vcache *cache, size_t bytes);
  * memory.pressure PSI trigger and memory.events), /proc/pressure/memory,
  * and polls usage against the cgroup limit and MemAvailable (every second,
  * every 100 ms when memory is tight). LOW: an event or less than twice
- * the margin left (the margin is 1/16 of the limit, 2 to 256 MiB);
- * MEDIUM: less than the margin; CRITICAL: less than half of it.
+ * the margin left (the margin is 1/8 of the cgroup limit, or of half the
+ * RAM without one, 4 to 512 MiB); MEDIUM: less than the margin;
+ * CRITICAL: less than half of it. The soft backend purges until 4
+ * margins are free again; it also checks before filling a new object and
+ * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk.
  * Async-signal-safe (one atomic load).
  */
 enum {

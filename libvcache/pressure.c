@@ -308,10 +308,13 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
 		level = VCACHE_PRESSURE_MEDIUM;
 	else if (headroom < 2 * margin || event)
 		level = VCACHE_PRESSURE_LOW;
+	/*
+	 * Only the headroom says how much to free: an event (PSI, v1
+	 * pressure level) may come from elsewhere on the machine; it makes
+	 * the watcher look now, and raises the level it reports.
+	 */
 	if (headroom < 4 * margin && level != VCACHE_PRESSURE_NONE)
 		want = 4 * margin - headroom;
-	else if (event)
-		want = margin;
 	if (level > ev->level)
 		ev->level = level;
 	if (want > ev->want)
@@ -397,7 +400,7 @@ static void *watch_main(void *arg)
 			(void)!read(sfd, &v, sizeof(v));
 			if (v >= STOP)
 				break;
-			why = "cgroup changed";
+			/* A kick is no sign of pressure: just look again. */
 		}
 		for (int i = 1; r > 0 && i < n; i++) {
 			uint64_t v;
