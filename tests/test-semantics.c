@@ -329,6 +329,32 @@ START_TEST(test_semantics_raw_clone_vrange_data)
 }
 END_TEST
 
+/*
+ * soft: the purged pages are PROT_NONE in the child too, so its touch
+ * raises SIGSEGV; the inherited handler regenerates them. The inherited
+ * /proc/self/mem descriptor is the parent's, so the library installs with
+ * mprotect() + memcpy() there (backend-soft.c): the child reads the data.
+ */
+START_TEST(test_semantics_raw_clone_soft_data)
+{
+	vcache *c = tcache_new();
+	size_t size = PAGES * pagesz;
+	vcache_object *o;
+	struct tobj t;
+
+	SKIP_UNLESS_BACKEND(c, VCACHE_BACKEND_SOFT);
+	tobj_init(&t, 69);
+	o = tobj_create(c, "clone-soft", size, 0, &t);
+	ck_assert_int_eq(raw_clone_sees(o, t.seed, size, PAGES,
+					raw_child_look), SAW_DATA);
+	/* The parent still has its purged pages and regenerates its own. */
+	ck_assert_uint_eq(resident_pages(vcache_object_data(o), size), 0);
+	assert_content(o, t.seed, 0, size);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 /* none: nothing was purged, the child reads the data. */
 START_TEST(test_semantics_raw_clone_none_data)
 {
@@ -483,6 +509,7 @@ int main(void)
 	tcase_add_test(tc, test_semantics_raw_clone_uffd_zeros);
 	tcase_add_test(tc, test_semantics_raw_clone_vrange_sigbus);
 	tcase_add_test(tc, test_semantics_raw_clone_vrange_data);
+	tcase_add_test(tc, test_semantics_raw_clone_soft_data);
 	tcase_add_test(tc, test_semantics_raw_clone_none_data);
 	suite_add_tcase(s, tc);
 
