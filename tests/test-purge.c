@@ -342,6 +342,80 @@ START_TEST(test_purge_order_pressure)
 }
 END_TEST
 
+/*
+ * vcache_pressure(): the watcher's level follows the cgroup's real usage
+ * against its limit. The child fills all but ~6 MiB of a 64 MiB group with
+ * ordinary memory (margin 8 MiB: MEDIUM or worse), then frees it (NONE).
+ * The watcher polls every 100 ms while tight, every second otherwise:
+ * wait up to 10 s for each change.
+ */
+static int wait_level(bool (*ok)(int level))
+{
+	for (int i = 0; i < 200; i++) {
+		if (ok(vcache_pressure()))
+			return vcache_pressure();
+		usleep(50000);
+	}
+	return -1;
+}
+
+static bool level_tight(int level)
+{
+	return level >= VCACHE_PRESSURE_MEDIUM;
+}
+
+static bool level_none(int level)
+{
+	return level == VCACHE_PRESSURE_NONE;
+}
+
+static int level_child(void *arg)
+{
+	struct cgroup_group *cg = arg;
+	size_t fill = (LIMIT_MB - 6) * MiB;
+	vcache *c = NULL;
+	uint8_t *p;
+	int tight, calm;
+
+	CHILD_CHECK(cgroup_enter(cg, 0) == 0);
+	CHILD_CHECK(vcache_new(NULL, &c) == 0);
+	p = mmap(NULL, fill, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHILD_CHECK(p != MAP_FAILED);
+	for (size_t i = 0; i < fill; i += pagesz)
+		p[i] = 1;
+	tight = wait_level(level_tight);
+	CHILD_CHECK(munmap(p, fill) == 0);
+	calm = wait_level(level_none);
+	printf("pressure level with 6 MiB left: %d, after freeing: %d\n",
+	       tight, calm);
+	fflush(stdout);
+	CHILD_CHECK(tight >= VCACHE_PRESSURE_MEDIUM);
+	CHILD_CHECK(calm == VCACHE_PRESSURE_NONE);
+	CHILD_CHECK(vcache_free(c) == 0);
+	/* No purging cache left: no watcher, level none. */
+	CHILD_CHECK(vcache_pressure() == VCACHE_PRESSURE_NONE);
+	return 0;
+}
+
+START_TEST(test_purge_pressure_level)
+{
+	struct cgroup_group cg;
+	vcache *c = tcache_new();
+	char why[512];
+	int st;
+
+	SKIP_UNLESS_PURGING(c);
+	tcache_free(c);
+	SKIP_IF(cgroup_create(&cg, "vcache-level", LIMIT_MB * MiB, why,
+			      sizeof(why)) < 0, "%s", why);
+	st = run_in_child(level_child, &cg);
+	cgroup_remove(&cg);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("purge");
@@ -356,6 +430,10 @@ int main(void)
 	tc = ttcase("order");
 	tcase_add_test(tc, test_purge_order);
 	tcase_add_test(tc, test_purge_order_pressure);
+	suite_add_tcase(s, tc);
+
+	tc = ttcase("level");
+	tcase_add_test(tc, test_purge_pressure_level);
 	suite_add_tcase(s, tc);
 
 	tc = ttcase("strict");
