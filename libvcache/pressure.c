@@ -67,6 +67,9 @@ static int stop_fd = -1;
 static _Atomic int cur_level;
 static char last_self[512]; /* /proc/self/cgroup as last sampled, lock */
 
+static int start(void);
+static void restart_if_needed(void);
+
 /* Written to the stop eventfd: wake the thread to re-read its cgroup. */
 #define KICK 1ull
 #define STOP (1ull << 32)
@@ -455,6 +458,7 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 		ev->why = "allocation";
 		return;
 	}
+	restart_if_needed();
 	scope_find(&s);
 	if (s.limit != UINT64_MAX)
 		s.limit = s.limit > extra ? s.limit - extra : 0;
@@ -505,7 +509,12 @@ static int start(void)
 	return 0;
 }
 
-/* The thread does not exist in a fork() child: start a new one. */
+/*
+ * The thread does not exist in a fork() child. A new one is not started
+ * here: creating a thread inside fork() is not async-signal-safe (under
+ * ASan it deadlocks on the allocator lock). The next vcache_new(), object
+ * creation or regenerating pin in the child starts it (restart_if_needed).
+ */
 static void fork_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
@@ -514,8 +523,19 @@ static void fork_child(void)
 	running = false;
 	close(stop_fd);
 	stop_fd = -1;
-	if (nsubs)
+}
+
+void vc_pressure_resume(void)
+{
+	restart_if_needed();
+}
+
+static void restart_if_needed(void)
+{
+	pthread_mutex_lock(&lock);
+	if (!running && nsubs)
 		(void)start();
+	pthread_mutex_unlock(&lock);
 }
 
 static void fork_prepare(void)

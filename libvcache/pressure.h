@@ -46,6 +46,9 @@ void vc_pressure_unsubscribe(vc_pressure_fn fn, void *userdata);
 /* Sample now as if extra more bytes were in use (see pressure.c). */
 void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev);
 
+/* In a fork() child: start the thread again if there are subscribers. */
+void vc_pressure_resume(void);
+
 /* The level last computed; async-signal-safe. */
 int vc_pressure_level(void);
 

@@ -205,6 +205,8 @@ static size_t purge_list(struct vcache_object **list, size_t n, size_t bytes)
 {
 	size_t done = 0;
 
+	if (n == 0)
+		return 0;
 	qsort(list, n, sizeof(*list), by_order);
 	for (size_t i = 0; i < n && done < bytes; i++)
 		done += purge_whole(list[i]);
@@ -291,6 +293,8 @@ int vc_purge_attach(struct vcache *c)
 	pthread_mutex_lock(&attach_lock);
 	if (attached == 0)
 		err = vc_pressure_subscribe(on_pressure, NULL);
+	else
+		vc_pressure_resume(); /* after fork(), see pressure.c */
 	if (err == 0)
 		attached++;
 	pthread_mutex_unlock(&attach_lock);

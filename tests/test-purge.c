@@ -363,11 +363,14 @@ END_TEST
 
 /*
  * vcache_pressure(): the watcher's level follows the cgroup's real usage
- * against its limit. The child fills all but ~6 MiB of a 64 MiB group with
- * ordinary memory (margin 8 MiB: MEDIUM or worse), then frees it (NONE).
+ * against its limit. The child fills all but 20 MiB of a 256 MiB group
+ * with ordinary memory (margin 32 MiB: MEDIUM or worse; 20 MiB leaves
+ * room for the process itself, also under ASan), then frees it (NONE).
  * The watcher polls every 100 ms while tight, every second otherwise:
  * wait up to 10 s for each change.
  */
+enum { LEVEL_LIMIT_MB = 256 };
+
 static int wait_level(bool (*ok)(int level))
 {
 	for (int i = 0; i < 200; i++) {
@@ -391,7 +394,7 @@ static bool level_none(int level)
 static int level_child(void *arg)
 {
 	struct cgroup_group *cg = arg;
-	size_t fill = (LIMIT_MB - 6) * MiB;
+	size_t fill = (LEVEL_LIMIT_MB - 20) * MiB;
 	vcache *c = NULL;
 	uint8_t *p;
 	int tight, calm;
@@ -406,7 +409,7 @@ static int level_child(void *arg)
 	tight = wait_level(level_tight);
 	CHILD_CHECK(munmap(p, fill) == 0);
 	calm = wait_level(level_none);
-	printf("pressure level with 6 MiB left: %d, after freeing: %d\n",
+	printf("pressure level with < 20 MiB left: %d, after freeing: %d\n",
 	       tight, calm);
 	fflush(stdout);
 	CHILD_CHECK(tight >= VCACHE_PRESSURE_MEDIUM);
@@ -426,7 +429,7 @@ START_TEST(test_purge_pressure_level)
 
 	SKIP_UNLESS_PURGING(c);
 	tcache_free(c);
-	SKIP_IF(cgroup_create(&cg, "vcache-level", LIMIT_MB * MiB, why,
+	SKIP_IF(cgroup_create(&cg, "vcache-level", LEVEL_LIMIT_MB * MiB, why,
 			      sizeof(why)) < 0, "%s", why);
 	st = run_in_child(level_child, &cg);
 	cgroup_remove(&cg);
