@@ -365,7 +365,9 @@ ssize_t vcache_purge_cache(vcache *cache, size_t bytes);
  * RAM without one, 4 to 512 MiB); MEDIUM: less than the margin;
  * CRITICAL: less than half of it. The soft backend purges until 4
  * margins are free again; it also checks before filling a new object and
- * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk.
+ * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk. In the
+ * child of fork() the watcher thread is started again by the next
+ * vcache_new(), object creation or regenerating pin there.
  * Async-signal-safe (one atomic load).
  */
 enum {
