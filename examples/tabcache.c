@@ -79,7 +79,7 @@ static void usage(FILE *f)
 	      "  --seconds S       stop after S seconds (default 10)\n"
 	      "  --order rr|random switching order (default random)\n"
 	      "  --seed N          seed for the random order (default 1)\n"
-	      "  --backend NAME    auto, vrange, uffd or none (default auto)\n"
+	      "  --backend NAME    auto, vrange, uffd, soft or none (default auto)\n"
 	      "  --pressure MODE   auto, cgroup, hog or none (default auto)\n"
 	      "  --no-pressure     same as --pressure none\n"
 	      "  --expect-purges   fail if nothing was purged (exit 77 if no\n"
