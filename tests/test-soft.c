@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <seccomp.h>
 #include <setjmp.h>
+#include <sigsegv.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,92 @@ START_TEST(test_soft_sigsegv_chain_before)
 }
 END_TEST
 
+/*
+ * A program that uses GNU libsigsegv itself, installed before the first
+ * soft cache: its handler (which makes its own PROT_NONE page accessible)
+ * still gets its faults through the library's chaining, and never sees
+ * the library's.
+ */
+static volatile uint8_t *lib_area;
+static volatile sig_atomic_t lib_calls;
+
+static int lib_handler(void *fault_address, int serious)
+{
+	uintptr_t a = (uintptr_t)fault_address, s = (uintptr_t)lib_area;
+
+	(void)serious;
+	if (a < s || a >= s + pagesz)
+		return 0;
+	lib_calls++;
+	return mprotect((void *)s, pagesz, PROT_READ | PROT_WRITE) == 0;
+}
+
+START_TEST(test_soft_libsigsegv_before)
+{
+	vcache_object *o;
+	struct tobj t;
+	vcache *c;
+
+	lib_area = mmap(NULL, pagesz, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	ck_assert_ptr_ne((void *)lib_area, MAP_FAILED);
+	lib_calls = 0;
+	ck_assert_int_eq(sigsegv_install_handler(lib_handler), 0);
+	c = soft_cache();
+	tobj_init(&t, 505);
+	o = tobj_create(c, "with-libsigsegv", 4 * pagesz, 0, &t);
+	ck_assert_int_eq(vcache_purge(o), (ssize_t)(4 * pagesz));
+	assert_content(o, t.seed, 0, 4 * pagesz);
+	ck_assert_int_eq(lib_calls, 0);
+	lib_area[7] = 42; /* the program's own fault, handled by its handler */
+	ck_assert_int_eq(lib_calls, 1);
+	ck_assert_uint_eq(lib_area[7], 42);
+	vcache_object_unref(o);
+	tcache_free(c);
+	sigsegv_deinstall_handler();
+	munmap((void *)lib_area, pagesz);
+}
+END_TEST
+
+/*
+ * A handler installed after the first soft cache that chains to the one it
+ * replaced (as the header asks): the library's regeneration still works
+ * through it.
+ */
+static struct sigaction replaced;
+static volatile sig_atomic_t after_calls;
+
+static void after_handler(int sig, siginfo_t *si, void *uc)
+{
+	after_calls++;
+	if (replaced.sa_flags & SA_SIGINFO)
+		replaced.sa_sigaction(sig, si, uc);
+}
+
+START_TEST(test_soft_sigsegv_chain_after)
+{
+	struct sigaction sa;
+	vcache_object *o;
+	struct tobj t;
+	vcache *c = soft_cache();
+
+	tobj_init(&t, 506);
+	o = tobj_create(c, "chained-to", 4 * pagesz, 0, &t);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = after_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGSEGV, &sa, &replaced), 0);
+	after_calls = 0;
+	ck_assert_int_eq(vcache_purge(o), (ssize_t)(4 * pagesz));
+	assert_content(o, t.seed, 0, 4 * pagesz);
+	ck_assert_int_eq(after_calls, 4); /* one fault per page */
+	ck_assert_int_eq(sigaction(SIGSEGV, &replaced, NULL), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 /* With no previous handler, a foreign fault still gets the default action. */
 static int default_child(void *arg)
 {
@@ -291,6 +378,8 @@ int main(void)
 	tc = ttcase("sigsegv");
 	tcase_add_test(tc, test_soft_sigsegv_chain_before);
 	tcase_add_test(tc, test_soft_sigsegv_default);
+	tcase_add_test(tc, test_soft_libsigsegv_before);
+	tcase_add_test(tc, test_soft_sigsegv_chain_after);
 	suite_add_tcase(s, tc);
 
 	tc = ttcase("regen");
