@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@ static unsigned int nsubs;
 static pthread_t thread;
 static bool running;
 static int stop_fd = -1;
+static sem_t started;
 static _Atomic int cur_level;
 static char last_self[512]; /* /proc/self/cgroup as last sampled, lock */
 
@@ -381,6 +383,7 @@ static void *watch_main(void *arg)
 	int n, timeout = 0;
 	bool tight = false;
 
+	sem_post(&started); /* see start() */
 	scope_find(&s);
 	src[0] = (struct source){ sfd, -1, SRC_STOP, "stop" };
 	n = sources_open(src, &s);
@@ -497,14 +500,25 @@ static int start(void)
 	/* The thread takes no signals meant for the program. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	sem_init(&started, 0, 0);
 	err = -pthread_create(&thread, NULL, watch_main,
 			      (void *)(intptr_t)stop_fd);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (err < 0) {
 		close(stop_fd);
 		stop_fd = -1;
+		sem_destroy(&started);
 		return err;
 	}
+	/*
+	 * Return only once the thread runs its own code: a new thread's
+	 * start-up may allocate (under ASan it holds the sanitizer's
+	 * allocator lock), and a fork() right after vcache_new() would give
+	 * the child that lock held by a thread that does not exist there.
+	 */
+	while (sem_wait(&started) < 0 && errno == EINTR)
+		;
+	sem_destroy(&started);
 	running = true;
 	return 0;
 }
