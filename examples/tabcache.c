@@ -101,7 +101,7 @@ static void usage(FILE *f)
 	      "  --seconds S       stop after S seconds (default 10)\n"
 	      "  --order rr|random switching order (default random)\n"
 	      "  --seed N          seed for the random order (default 1)\n"
-	      "  --backend NAME    auto, vrange, uffd or none (default auto)\n"
+	      "  --backend NAME    auto, vrange, uffd, soft or none (default auto)\n"
 	      "  --pressure MODE   auto, cgroup, hog, pageout or none (default\n"
 	      "                    auto: cgroup, else hog if that needs at\n"
 	      "                    most --hog-max-mib, else pageout)\n"

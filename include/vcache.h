@@ -22,7 +22,31 @@
  *  - VCACHE_BACKEND_UFFD: stock kernels >= 5.11: MADV_FREE marks pages
  *    volatile, userfaultfd (UFFD_USER_MODE_ONLY, UFFD_FEATURE_SIGBUS) turns a
  *    touch of a purged page into SIGBUS.
+ *  - VCACHE_BACKEND_SOFT: where userfaultfd is refused (container seccomp
+ *    profiles, gVisor, kernels < 5.11): the kernel discards nothing by
+ *    itself; the library purges (mprotect(PROT_NONE) + MADV_DONTNEED) when
+ *    its memory-pressure watcher sees a shortage (see vcache_pressure()),
+ *    on vcache_purge*() and in strict mode. A touch of a purged page raises
+ *    SIGSEGV, which the library handles like the SIGBUS of the other
+ *    backends. It only sees the pressure its watcher sees: a sudden
+ *    allocation faster than the watcher can react can still meet the OOM
+ *    killer.
  *  - VCACHE_BACKEND_NONE: never purges (valgrind, debugging, fallback).
+ *
+ * SIGSEGV (soft backend only): the first soft cache installs a SIGSEGV
+ * handler with sigaction() (SA_SIGINFO | SA_NODEFER | SA_RESTART; the
+ * area lookup uses GNU libsigsegv's dispatcher, not its global handler,
+ * which would discard handlers installed before it). A SIGSEGV that is not
+ * a SEGV_ACCERR on a purged page of a soft object goes to the handler that
+ * was installed before the library's, with that handler's mask and flags,
+ * or gets the default action: a program's own handler, a runtime's or a
+ * sanitizer's installed first keeps working unchanged. A handler (or
+ * libsigsegv's sigsegv_install_handler()) installed *after* the first soft
+ * cache must pass faults it does not recognise to the handler it
+ * replaced, as sigaction() returned it; libsigsegv's does not, so a
+ * program using libsigsegv must install its handler before the first
+ * vcache_new(). The last soft cache restores the previous handler if the
+ * library's is still the current one.
  *
  * Conventions: functions return 0 (or a documented non-negative value) on
  * success and a negative errno on failure; output parameters are named
@@ -35,9 +59,10 @@
  *
  * Signal safety: only vcache_object_data(), vcache_object_size(),
  * vcache_object_chunk_size(), vcache_object_name(),
- * vcache_backend_name(), vcache_backend_from_name(), vcache_version() and
- * vcache_options_init() are async-signal-safe. A regeneration callback may
- * run inside the library's SIGBUS handler (see vcache_regen_fn): it may call
+ * vcache_backend_name(), vcache_backend_from_name(), vcache_version(),
+ * vcache_options_init() and vcache_pressure() are async-signal-safe. A
+ * regeneration callback may run inside the library's SIGBUS handler (see
+ * vcache_regen_fn): it may call
  * those functions and may read or write other objects optimistically, but
  * must not call any other vcache function. It may fork() (the library holds
  * no lock across a callback). fork() from a signal handler that interrupted
@@ -142,7 +167,8 @@
  *   vcache_new               -EINVAL      opts->size smaller than
  *                                         VCACHE_OPTIONS_SIZE_VER0, unknown
  *                                         opts->flags bits, bad backend value,
- *                                         VCACHE_BACKEND names no backend
+ *                                         VCACHE_BACKEND names no backend,
+ *                                         VCACHE_STRICT not "0" or "1"
  *                            -E2BIG       opts->size larger than the
  *                                         library's and a byte it does not
  *                                         know is non-zero, or above 4096
@@ -155,7 +181,8 @@
  *                                         to one is still held
  *   vcache_object_create     -EINVAL      empty name, size 0, chunk size not
  *                                         a multiple of the page size, NULL
- *                                         regen, unknown flags
+ *                                         regen, unknown flags, both
+ *                                         PURGE_FIRST and KEEP
  *                            -ENAMETOOLONG name longer than
  *                                         VCACHE_NAME_MAX
  *                            -EOVERFLOW   size too large to map
@@ -193,6 +220,9 @@
  *   vcache_object_create     -EBADF       as vcache_pin_range
  *                            <errno>      as vcache_pin_range
  *   vcache_sigbus_check      -EINVAL      unknown flags
+ *   vcache_purge[_range]     -EINVAL      length 0, range outside the object
+ *   vcache_purge_cache       -ENOMEM      out of memory (nothing purged)
+ *   vcache_object_set_priority -EINVAL    not a VCACHE_PRIORITY_* value
  */
 #ifndef VCACHE_H
 #define VCACHE_H
@@ -261,10 +291,12 @@ typedef void (*vcache_regen_failure_fn)(vcache_object *object, size_t offset,
 
 /* Values are ABI: new backends are appended. */
 enum vcache_backend {
-	VCACHE_BACKEND_AUTO = 0, /* VCACHE_BACKEND env, else vrange, uffd, none */
+	VCACHE_BACKEND_AUTO = 0, /* VCACHE_BACKEND env, else vrange, uffd,
+				  * soft, none */
 	VCACHE_BACKEND_VRANGE,
 	VCACHE_BACKEND_UFFD,
 	VCACHE_BACKEND_NONE,
+	VCACHE_BACKEND_SOFT,     /* appended: the values are ABI */
 };
 
 /*
@@ -277,10 +309,21 @@ struct vcache_options {
 	unsigned int idle_delay_ms;  /* delay from last unpin to volatile;
 				      * 0 = at once (default);
 				      * env VCACHE_IDLE_DELAY_MS */
-	unsigned int flags;          /* must be 0 */
+	unsigned int flags;          /* VCACHE_OPT_*; env VCACHE_STRICT=1 */
 	vcache_regen_failure_fn on_regen_failure; /* NULL: message + abort */
 	void *on_regen_failure_userdata;
 };
+
+/*
+ * Strict mode, for testing programs: every chunk is purged at once when
+ * its last pin is released (the idle delay is ignored), so code that
+ * keeps using memory after vcache_unpin() sees regenerated contents on the
+ * first run instead of after a rare purge in production. Also enabled by
+ * the environment variable VCACHE_STRICT=1 (0 or unset: as the option
+ * says; anything else makes vcache_new() fail with -EINVAL). No effect on
+ * the none backend, which cannot purge.
+ */
+#define VCACHE_OPT_STRICT (1u << 0)
 
 /* Size of the first published struct vcache_options (vcache 1.0). */
 #define VCACHE_OPTIONS_SIZE_VER0 \
@@ -323,7 +366,7 @@ int vcache_free(vcache *cache);
 
 /* The backend the cache uses. */
 enum vcache_backend vcache_backend(const vcache *cache);
-/* "vrange", "uffd", "none", "auto", or NULL for an unknown value. */
+/* "vrange", "uffd", "soft", "none", "auto", or NULL for an unknown value. */
 const char *vcache_backend_name(enum vcache_backend backend);
 /*
  * The backend whose vcache_backend_name() is name (exact, case-sensitive;
@@ -342,12 +385,34 @@ int vcache_backend_status(const vcache *cache, enum vcache_backend backend,
 			  const char **ret_reason);
 
 /*
+ * Purge priority of an object: the order in which the library's own
+ * purges (vcache_purge_cache(), the response to memory pressure) take
+ * objects: purge-first, then normal, then keep-if-possible objects, and
+ * within a class the least recently unpinned first. On the soft backend
+ * this is the whole order. On uffd and vrange the kernel also reclaims by
+ * itself, in its own LRU order; there the library purges purge-first
+ * objects as soon as its watcher sees pressure, so they go before the
+ * kernel takes anything else, and the other classes are left to the
+ * kernel (keep-if-possible is then only a wish). Set at creation with
+ * VCACHE_OBJECT_PURGE_FIRST or VCACHE_OBJECT_KEEP (not both), or later
+ * with vcache_object_set_priority().
+ */
+enum vcache_priority {
+	VCACHE_PRIORITY_NORMAL = 0,
+	VCACHE_PRIORITY_PURGE_FIRST = 1,
+	VCACHE_PRIORITY_KEEP = 2,
+};
+#define VCACHE_OBJECT_PURGE_FIRST (1u << 0) /* vcache_object_create flags */
+#define VCACHE_OBJECT_KEEP (1u << 1)
+
+/*
  * Create an object of size bytes (rounded up internally to a whole number
  * of chunks; the rounding is not addressable through the API) whose chunks
  * of chunk_size bytes (0: the page size) are regenerated by regen. The
  * object is filled by calling regen for every chunk, then left volatile.
  * *ret_object receives a handle (one reference); the cache keeps the
- * object, findable by name, until vcache_object_remove().
+ * object, findable by name, until vcache_object_remove(). flags: 0, or
+ * one purge priority, VCACHE_OBJECT_PURGE_FIRST or VCACHE_OBJECT_KEEP.
  */
 int vcache_object_create(vcache *cache, const char *name, size_t size,
 			 size_t chunk_size, vcache_regen_fn regen,
@@ -415,6 +480,67 @@ ssize_t vcache_write(int fd, vcache_object *object, size_t offset,
 		     size_t length);
 ssize_t vcache_read(int fd, vcache_object *object, size_t offset,
 		    size_t length);
+
+/*
+ * Set / get an object's purge priority (enum vcache_priority). set: 0 or
+ * -EINVAL for another value; get: the priority or a negative errno. Take
+ * effect at the next purge.
+ */
+int vcache_object_set_priority(vcache_object *object, int priority);
+int vcache_object_priority(const vcache_object *object);
+
+/*
+ * Purge now, for real: the unpinned chunks' pages are discarded at once
+ * (soft: mprotect(PROT_NONE) + MADV_DONTNEED; uffd: MADV_DONTNEED on the
+ * userfaultfd range; vrange: MADV_PAGEOUT, the kernel's reclaim). A later
+ * touch regenerates them (optimistic) and a pin reports VCACHE_PURGED.
+ * Pinned chunks are skipped, and so are chunks still inside their idle
+ * delay (not volatile yet: in use). Under the none backend nothing is
+ * purged.
+ *
+ * vcache_purge_range: the whole pages overlapping [offset, offset +
+ * length) of chunks that are not pinned (a chunk may lose only some of
+ * its pages). vcache_purge: the whole object. vcache_purge_cache: whole
+ * objects of the cache, in purge-priority order, until at least bytes
+ * bytes have been freed (SIZE_MAX: everything unpinned); bytes 0 does
+ * nothing.
+ *
+ * Return: the number of bytes freed by this call (pages resident before
+ * and not after, so already purged pages are not counted again, and pages
+ * the kernel declined to reclaim are not counted), or a negative errno:
+ * -EINVAL for a NULL handle, length 0 or a range outside the object,
+ * -ESTALE for a freed object. Normal context only. A chunk that another
+ * thread is regenerating or pinning at that moment is in use and skipped.
+ */
+ssize_t vcache_purge_range(vcache_object *object, size_t offset,
+			   size_t length);
+ssize_t vcache_purge(vcache_object *object);
+ssize_t vcache_purge_cache(vcache *cache, size_t bytes);
+
+/*
+ * Memory pressure as the library's watcher last saw it: one of the levels
+ * below. The watcher runs while a cache whose backend can purge exists
+ * (otherwise the level is VCACHE_PRESSURE_NONE). It reads the process's
+ * memory cgroup (v1 memory.pressure_level and a usage threshold; v2
+ * memory.pressure PSI trigger and memory.events), /proc/pressure/memory,
+ * and polls usage against the cgroup limit and MemAvailable (every second,
+ * every 100 ms when memory is tight). LOW: an event or less than twice
+ * the margin left (the margin is 1/8 of the cgroup limit, or of half the
+ * RAM without one, 4 to 512 MiB); MEDIUM: less than the margin;
+ * CRITICAL: less than half of it. The soft backend purges until 4
+ * margins are free again; it also checks before filling a new object and
+ * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk. In the
+ * child of fork() the watcher thread is started again by the next
+ * vcache_new(), object creation or regenerating pin there.
+ * Async-signal-safe (one atomic load).
+ */
+enum {
+	VCACHE_PRESSURE_NONE = 0,
+	VCACHE_PRESSURE_LOW = 1,
+	VCACHE_PRESSURE_MEDIUM = 2,
+	VCACHE_PRESSURE_CRITICAL = 3,
+};
+int vcache_pressure(void);
 
 /* Extensible (see "Extensible structs" above). */
 struct vcache_stats {

@@ -346,6 +346,17 @@ static int uffd_install(void *dst, const void *src, size_t len)
 }
 
 /*
+ * vcache_purge*() and strict mode: MADV_DONTNEED empties the page table
+ * entries exactly as reclaim of a lazy-free page does, so a touch raises
+ * SIGBUS and the probe reports the purge. Unlike MADV_PAGEOUT it does not
+ * skip pages still waiting in another CPU's LRU batch.
+ */
+static int uffd_purge(void *addr, size_t len)
+{
+	return madvise(addr, len, MADV_DONTNEED) < 0 ? -errno : 0;
+}
+
+/*
  * In the child the old descriptor refers to the parent's address space.
  * Close it first, then open a new one: with a full descriptor table the
  * new one takes the freed number, so this works where opening first would
@@ -393,4 +404,5 @@ const struct backend_ops vc_backend_uffd = {
 	.fault_prepare = NULL,
 	.install = uffd_install,
 	.fork_child = uffd_fork_child,
+	.purge = uffd_purge,
 };

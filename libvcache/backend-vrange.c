@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "backend.h"
@@ -188,6 +189,15 @@ static int vrange_install(void *dst, const void *src, size_t len)
 	return 0;
 }
 
+/*
+ * vcache_purge*(): the kernel's own reclaim of the range, which leaves the
+ * purge markers NONVOLATILE reports (MADV_DONTNEED would not).
+ */
+static int vrange_purge(void *addr, size_t len)
+{
+	return madvise(addr, len, MADV_PAGEOUT) < 0 ? -errno : 0;
+}
+
 static void vrange_fork_child(void)
 {
 	if (with_uffd) {
@@ -209,4 +219,5 @@ const struct backend_ops vc_backend_vrange = {
 	.fault_prepare = vrange_fault_prepare,
 	.install = vrange_install,
 	.fork_child = vrange_fork_child,
+	.purge = vrange_purge,
 };

@@ -82,11 +82,20 @@ struct backend_ops {
 	 * live object. NULL when nothing is needed.
 	 */
 	void (*fork_child)(void);
+
+	/*
+	 * Discard the pages of the range now (purge.c, normal context,
+	 * chunk BUSY and unpinned): afterwards a touch must fault and
+	 * mark_nonvolatile() must report them purged. 0 or -errno. NULL:
+	 * the backend cannot purge (none).
+	 */
+	int (*purge)(void *addr, size_t len);
 };
 
 extern const struct backend_ops vc_backend_uffd;
 extern const struct backend_ops vc_backend_none;
 extern const struct backend_ops vc_backend_vrange;
+extern const struct backend_ops vc_backend_soft;
 
 /* Indexed by enum vcache_backend; NULL for AUTO. */
 const struct backend_ops *vc_backend_by_id(enum vcache_backend id);

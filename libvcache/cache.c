@@ -19,6 +19,7 @@ struct vcache *vc_caches;
 static const enum vcache_backend auto_order[] = {
 	VCACHE_BACKEND_VRANGE,
 	VCACHE_BACKEND_UFFD,
+	VCACHE_BACKEND_SOFT,
 	VCACHE_BACKEND_NONE,
 };
 
@@ -31,6 +32,8 @@ const struct backend_ops *vc_backend_by_id(enum vcache_backend id)
 		return &vc_backend_uffd;
 	case VCACHE_BACKEND_NONE:
 		return &vc_backend_none;
+	case VCACHE_BACKEND_SOFT:
+		return &vc_backend_soft;
 	default:
 		return NULL;
 	}
@@ -42,6 +45,7 @@ static const char *const backend_names[] = {
 	[VCACHE_BACKEND_VRANGE] = "vrange",
 	[VCACHE_BACKEND_UFFD] = "uffd",
 	[VCACHE_BACKEND_NONE] = "none",
+	[VCACHE_BACKEND_SOFT] = "soft",
 };
 _Static_assert(sizeof(backend_names) / sizeof(backend_names[0]) ==
 	       VC_BACKEND_COUNT, "a backend without a name");
@@ -69,6 +73,19 @@ static int env_idle_delay(unsigned int *ret)
 	if (errno || *end || v[0] == '-' || n > UINT_MAX)
 		return -EINVAL;
 	*ret = (unsigned int)n;
+	return 0;
+}
+
+/* VCACHE_STRICT=1 turns strict mode on, 0 leaves it to the option. */
+static int env_strict(bool *ret)
+{
+	const char *v = getenv("VCACHE_STRICT");
+
+	if (!v || !*v)
+		return 0;
+	if (strcmp(v, "1") && strcmp(v, "0"))
+		return -EINVAL;
+	*ret = v[0] == '1';
 	return 0;
 }
 
@@ -115,8 +132,16 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 			return err;
 		o.size = sizeof(o);
 	}
-	if (o.flags || (unsigned int)o.backend >= VC_BACKEND_COUNT)
+	bool strict = o.flags & VCACHE_OPT_STRICT;
+
+	if ((o.flags & ~VCACHE_OPT_STRICT) ||
+	    (unsigned int)o.backend >= VC_BACKEND_COUNT)
 		return -EINVAL;
+	if (!strict) {
+		err = env_strict(&strict);
+		if (err < 0)
+			return err;
+	}
 	if (o.backend == VCACHE_BACKEND_AUTO) {
 		err = env_backend(&o.backend);
 		if (err < 0)
@@ -128,6 +153,10 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 			return err;
 	}
 
+	/* Before fork.c's: see sigsegv.c for the order. */
+	err = vc_sigsegv_atfork_register();
+	if (err < 0)
+		return err;
 	err = vc_fork_handlers_register();
 	if (err < 0)
 		return err;
@@ -151,6 +180,11 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	err = c->backend->get();
 	if (err < 0)
 		goto fail_sigbus;
+	err = vc_purge_attach(c);
+	if (err < 0) {
+		c->backend->put();
+		goto fail_sigbus;
+	}
 
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -158,6 +192,7 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	pthread_cond_init(&c->idle_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	c->idle_delay_ms = o.idle_delay_ms;
+	c->strict = strict;
 	c->on_regen_failure = o.on_regen_failure;
 	c->on_regen_failure_userdata = o.on_regen_failure_userdata;
 
@@ -219,6 +254,7 @@ _public_ int vcache_free(vcache *cache)
 	}
 	pthread_mutex_unlock(&cache->lock);
 
+	vc_purge_detach(cache);
 	cache->backend->put();
 	if (cache->backend != &vc_backend_none)
 		vc_sigbus_uninstall();

@@ -57,7 +57,7 @@
  * plus one. A new backend is appended to the enum, to this and to the name
  * table in cache.c (a static assertion there catches a mismatch).
  */
-#define VC_BACKEND_COUNT (VCACHE_BACKEND_NONE + 1)
+#define VC_BACKEND_COUNT (VCACHE_BACKEND_SOFT + 1)
 
 struct backend_ops;
 
@@ -84,6 +84,10 @@ struct vcache_object {
 	_Atomic uint64_t *chunks;
 	char name[VCACHE_NAME_MAX + 1];
 
+	/* Purge order (purge.c): VCACHE_PRIORITY_*, last unpin (ns). */
+	_Atomic int priority;
+	_Atomic uint64_t unpinned_ns;
+
 	/* Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none). */
 	pthread_mutex_t lock;
 	uint64_t *deadline;
@@ -104,6 +108,7 @@ struct vcache {
 	const struct backend_ops *backend;
 	struct backend_status status[VC_BACKEND_COUNT];
 	unsigned int idle_delay_ms;
+	bool strict; /* purge every chunk at its last unpin (purge.c) */
 	vcache_regen_failure_fn on_regen_failure;
 	void *on_regen_failure_userdata;
 
@@ -257,5 +262,19 @@ int vc_struct_check_size(const void *user, size_t usize, size_t ksize,
 		      size_t ver0);
 int vc_struct_copy_in(void *dst, size_t ksize, const void *user,
 		      size_t usize, size_t ver0);
+
+/* sigsegv.c: the soft backend's SIGSEGV handler and area registry. */
+int vc_sigsegv_atfork_register(void);
+int vc_sigsegv_install(void);
+void vc_sigsegv_uninstall(void);
+int vc_sigsegv_register(void *addr, size_t len, void *arg, void **ret_ticket);
+void vc_sigsegv_unregister(void *ticket);
+void *vc_sigsegv_lookup(uintptr_t addr); /* async-signal-safe */
+
+/* purge.c */
+size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end);
+int vc_purge_attach(struct vcache *c);
+void vc_purge_before_alloc(struct vcache *c, size_t bytes);
+void vc_purge_detach(struct vcache *c);
 
 #endif

@@ -133,6 +133,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 						       : o->map_size);
 	if (err < 0)
 		return err;
+	vc_purge_before_alloc(c, o->map_size); /* soft: room first */
 	data = mmap(NULL, o->map_size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (data == MAP_FAILED)
@@ -178,7 +179,9 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	size_t name_len;
 	int err;
 
-	if (!cache || !name || !regen || !ret_object || flags || size == 0)
+	if (!cache || !name || !regen || !ret_object || size == 0 ||
+	    (flags & ~(VCACHE_OBJECT_PURGE_FIRST | VCACHE_OBJECT_KEEP)) ||
+	    (flags & VCACHE_OBJECT_PURGE_FIRST && flags & VCACHE_OBJECT_KEEP))
 		return -EINVAL;
 	name_len = strnlen(name, VCACHE_NAME_MAX + 1);
 	if (name_len == 0)
@@ -212,6 +215,11 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	o->pending = 0;
 	o->refs = 1;
 	o->in_cache = true;
+	atomic_store(&o->priority,
+		     flags & VCACHE_OBJECT_PURGE_FIRST ? VCACHE_PRIORITY_PURGE_FIRST :
+		     flags & VCACHE_OBJECT_KEEP ? VCACHE_PRIORITY_KEEP :
+						  VCACHE_PRIORITY_NORMAL);
+	atomic_store(&o->unpinned_ns, vc_now_ns());
 	o->hash_next = o->next = o->prev = NULL;
 	/* Accessors work for the fill callbacks. */
 	atomic_store(&o->magic, OBJ_MAGIC_LIVE);

@@ -118,6 +118,10 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	err = vc_cache_lost(o->cache);
 	if (err < 0)
 		return err;
+	/* soft: regenerating may need room the watcher has not made yet. */
+	if ((flags & VCACHE_PIN_REGENERATE) &&
+	    (atomic_load(&o->chunks[first]) & CHUNK_VOLATILE))
+		vc_purge_before_alloc(o->cache, length);
 
 	pthread_mutex_lock(&o->lock);
 	for (size_t i = first; i <= last; i++)
@@ -217,8 +221,8 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 {
 	struct vcache_object *o = object;
 	size_t first, last;
-	bool delayed = false;
-	uint64_t deadline;
+	bool delayed = false, released = false, strict;
+	uint64_t deadline, now;
 	int err;
 
 	err = vc_object_check(o);
@@ -234,19 +238,29 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 			pthread_mutex_unlock(&o->lock);
 			return -EINVAL;
 		}
-	deadline = vc_now_ns() + (uint64_t)o->cache->idle_delay_ms * 1000000ull;
+	/* Strict mode: no idle delay, and the chunks are purged below. */
+	strict = o->cache->strict;
+	now = vc_now_ns();
+	deadline = now + (uint64_t)o->cache->idle_delay_ms * 1000000ull;
 	for (size_t i = first; i <= last; i++) {
 		uint64_t s = atomic_fetch_sub(&o->chunks[i], 1);
 
-		if (chunk_pins(s) == 1 && o->cache->idle_delay_ms) {
+		released |= chunk_pins(s) == 1;
+		if (chunk_pins(s) == 1 && o->cache->idle_delay_ms && !strict) {
 			if (!o->deadline[i])
 				o->pending++;
 			o->deadline[i] = deadline;
 			delayed = true;
 		}
 	}
-	if (!o->cache->idle_delay_ms)
+	if (!o->cache->idle_delay_ms || strict)
 		vc_object_mark_range_volatile(o, first, last);
+	if (strict)
+		(void)vc_purge_locked(o, chunk_offset(o, first),
+				      chunk_offset(o, last) +
+					      chunk_map_length(o, last));
+	if (released)
+		atomic_store(&o->unpinned_ns, now); /* purge order: LRU */
 	pthread_mutex_unlock(&o->lock);
 	if (delayed)
 		vc_idle_kick(o->cache, deadline);

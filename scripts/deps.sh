@@ -3,8 +3,10 @@
 # Usage: scripts/deps.sh lib|kernel|pkg|bench|all
 set -euo pipefail
 
-lib_pkgs=(gcc meson ninja-build pkg-config check
-	  clang libseccomp-dev)  # clang: second compiler stage; seccomp: tests
+# clang: the second compiler stage; libsigsegv: the soft backend;
+# libseccomp: tests and examples that refuse userfaultfd.
+lib_pkgs=(gcc meson ninja-build pkg-config check clang libsigsegv-dev
+	  libseccomp-dev)
 # imgcache decodes real PNG files; pnggen writes its test images.
 lib_pkgs+=(libpng-dev)
 # bench/plot.sh draws the benchmark plots.

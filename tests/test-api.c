@@ -75,7 +75,7 @@ START_TEST(test_api_new_invalid)
 	o.size = offsetof(struct vcache_options, flags);
 	ck_assert_errno(vcache_new(&o, &c), EINVAL);
 	vcache_options_init(&o);
-	o.flags = 1;
+	o.flags = 1u << 1; /* the first bit after VCACHE_OPT_STRICT */
 	ck_assert_errno(vcache_new(&o, &c), EINVAL);
 	o.flags = 1u << 31;
 	ck_assert_errno(vcache_new(&o, &c), EINVAL);
@@ -230,7 +230,10 @@ START_TEST(test_api_create_invalid)
 	ck_assert_errno(vcache_object_create(c, "x", pagesz, 0, NULL, NULL,
 					     0, &o), EINVAL);
 	ck_assert_errno(vcache_object_create(c, "x", pagesz, 0, nop_regen,
-					     NULL, 1, &o), EINVAL);
+					     NULL, 1u << 2, &o), EINVAL);
+	ck_assert_errno(vcache_object_create(c, "x", pagesz, 0, nop_regen,
+					     NULL, VCACHE_OBJECT_PURGE_FIRST |
+					     VCACHE_OBJECT_KEEP, &o), EINVAL);
 	ck_assert_errno(vcache_object_create(c, "x", pagesz, 0, nop_regen,
 					     NULL, 1u << 31, &o), EINVAL);
 	ck_assert_errno(vcache_object_create(c, "x", pagesz, 0, nop_regen,

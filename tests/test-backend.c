@@ -3,7 +3,7 @@
  * test-backend.c - backend selection: auto order, VCACHE_BACKEND and the
  * option (the option wins), status and reasons, forcing an unavailable
  * backend, and a real refusal of userfaultfd (seccomp) making auto fall
- * back to "none" with the reason recorded.
+ * back to "soft" with the reason recorded.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -76,7 +76,7 @@ START_TEST(test_backend_auto_order)
 	int uffd = probe(VCACHE_BACKEND_UFFD, NULL);
 	enum vcache_backend expect = vrange == 0 ? VCACHE_BACKEND_VRANGE :
 				     uffd == 0 ? VCACHE_BACKEND_UFFD :
-						 VCACHE_BACKEND_NONE;
+						 VCACHE_BACKEND_SOFT;
 	vcache *c;
 
 	printf("%s: vrange %d, uffd %d\n", __func__, vrange, uffd);
@@ -265,7 +265,7 @@ static int refused_child(void *arg)
 	fprintf(stderr, "uffd refused: %s\n", reason);
 	vrange = vcache_backend_status(c, VCACHE_BACKEND_VRANGE, NULL);
 	CHILD_CHECK(vcache_backend(c) == (vrange == 0 ? VCACHE_BACKEND_VRANGE :
-					  VCACHE_BACKEND_NONE));
+					  VCACHE_BACKEND_SOFT));
 	/* The fallback cache works. */
 	tobj_init(&t, 61);
 	CHILD_CHECK(vcache_object_create(c, "fallback", 2 * pagesz, 0,

@@ -141,6 +141,34 @@ START_TEST(test_semantics_write_vrange_drops)
 }
 END_TEST
 
+/*
+ * soft: as under vrange, a write does not cancel volatility; the library's
+ * purge drops the written page with the others and the next read
+ * regenerates the generator's bytes.
+ */
+START_TEST(test_semantics_write_soft_drops)
+{
+	vcache *c = tcache_new();
+	size_t size = PAGES * pagesz;
+	struct vcache_stats st;
+	vcache_object *o;
+	struct tobj t;
+
+	SKIP_UNLESS_BACKEND(c, VCACHE_BACKEND_SOFT);
+	tobj_init(&t, 63);
+	o = tobj_create(c, "write-soft", size, 0, &t);
+	write_foreign(o, t.seed);
+	ck_assert(page_is_foreign(o, t.seed));
+	ck_assert_int_eq(vcache_purge(o), (ssize_t)size);
+	ck_assert_uint_eq(resident_pages(vcache_object_data(o), size), 0);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
+	ck_assert_uint_eq(st.faults, PAGES);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 /* none: nothing is volatile, so the write stays and nothing is dropped. */
 START_TEST(test_semantics_write_none_keeps)
 {
@@ -301,6 +329,32 @@ START_TEST(test_semantics_raw_clone_vrange_data)
 }
 END_TEST
 
+/*
+ * soft: the purged pages are PROT_NONE in the child too, so its touch
+ * raises SIGSEGV; the inherited handler regenerates them. The inherited
+ * /proc/self/mem descriptor is the parent's, so the library installs with
+ * mprotect() + memcpy() there (backend-soft.c): the child reads the data.
+ */
+START_TEST(test_semantics_raw_clone_soft_data)
+{
+	vcache *c = tcache_new();
+	size_t size = PAGES * pagesz;
+	vcache_object *o;
+	struct tobj t;
+
+	SKIP_UNLESS_BACKEND(c, VCACHE_BACKEND_SOFT);
+	tobj_init(&t, 69);
+	o = tobj_create(c, "clone-soft", size, 0, &t);
+	ck_assert_int_eq(raw_clone_sees(o, t.seed, size, PAGES,
+					raw_child_look), SAW_DATA);
+	/* The parent still has its purged pages and regenerates its own. */
+	ck_assert_uint_eq(resident_pages(vcache_object_data(o), size), 0);
+	assert_content(o, t.seed, 0, size);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 /* none: nothing was purged, the child reads the data. */
 START_TEST(test_semantics_raw_clone_none_data)
 {
@@ -411,6 +465,13 @@ START_TEST(test_semantics_thp)
 		ck_assert_uint_eq(vol.dropped, PMD_SIZE_ / pagesz);
 		/* Unpinning (VRANGE_VOLATILE) splits any huge mapping. */
 		ck_assert_int_eq(after, 0);
+	} else if (is_backend(c, VCACHE_BACKEND_SOFT)) {
+		/*
+		 * soft: ordinary anonymous memory, so it collapses like any;
+		 * the library's purge splits the huge page and drops it all.
+		 */
+		ck_assert_int_eq(vol.collapse_err, 0);
+		ck_assert_uint_eq(vol.dropped, PMD_SIZE_ / pagesz);
 	} else {
 		/*
 		 * uffd: MADV_FREE'd pages are collapsed into a new THP, which
@@ -440,6 +501,7 @@ int main(void)
 	tc = ttcase("write-to-volatile");
 	tcase_add_test(tc, test_semantics_write_uffd_keeps);
 	tcase_add_test(tc, test_semantics_write_vrange_drops);
+	tcase_add_test(tc, test_semantics_write_soft_drops);
 	tcase_add_test(tc, test_semantics_write_none_keeps);
 	suite_add_tcase(s, tc);
 
@@ -447,6 +509,7 @@ int main(void)
 	tcase_add_test(tc, test_semantics_raw_clone_uffd_zeros);
 	tcase_add_test(tc, test_semantics_raw_clone_vrange_sigbus);
 	tcase_add_test(tc, test_semantics_raw_clone_vrange_data);
+	tcase_add_test(tc, test_semantics_raw_clone_soft_data);
 	tcase_add_test(tc, test_semantics_raw_clone_none_data);
 	suite_add_tcase(s, tc);
 

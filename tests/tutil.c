@@ -82,6 +82,44 @@ void tobj_init(struct tobj *t, uint64_t seed)
 	t->seed = seed;
 }
 
+/* Objects purge_range() can find by address (soft backend); lock-free. */
+#define TREG_MAX 8192
+static vcache_object *_Atomic treg[TREG_MAX];
+static atomic_size_t treg_n;
+
+void treg_add(vcache_object *object)
+{
+	size_t n = atomic_load(&treg_n), i;
+
+	for (i = 0; i < n && i < TREG_MAX; i++)
+		if (atomic_load(&treg[i]) == object)
+			return;
+	i = atomic_fetch_add(&treg_n, 1);
+	if (i < TREG_MAX)
+		atomic_store(&treg[i], object);
+}
+
+/* Call fn on each live registered object overlapping [addr, addr + len). */
+void treg_each(const void *addr, size_t len,
+	       void (*fn)(vcache_object *o, size_t off, size_t len, void *arg),
+	       void *arg)
+{
+	uintptr_t a = (uintptr_t)addr, e = a + len;
+	size_t n = atomic_load(&treg_n);
+
+	for (size_t i = 0; i < n && i < TREG_MAX; i++) {
+		vcache_object *o = atomic_load(&treg[i]);
+		uintptr_t s = (uintptr_t)vcache_object_data(o);
+		uintptr_t oe = s + vcache_object_size(o);
+
+		if (!s || oe <= a || s >= e)
+			continue;
+		/* Duplicates (a slot reused by a new object) are harmless. */
+		fn(o, (a > s ? a : s) - s, (e < oe ? e : oe) - (a > s ? a : s),
+		   arg);
+	}
+}
+
 /*
  * Runs in signal context for optimistic faults: only atomics, the
  * async-signal-safe accessors and nanosleep().
@@ -96,6 +134,8 @@ int tobj_regen(vcache_object *object, void *dst, size_t offset,
 	int fail;
 
 	atomic_fetch_add(&t->calls, 1);
+	if (offset == 0)
+		treg_add(object);
 	/* The contract: chunk-aligned, a chunk or the shorter last one. */
 	expect = size - offset < chunk ? size - offset : chunk;
 	if (!chunk || offset % chunk || offset >= size ||
@@ -258,6 +298,7 @@ static int run(Suite *suite, bool smp)
 		srunner_free(sr);
 		return EXIT_SKIP;
 	}
+	(void)backend_is_soft(); /* before any test restricts its process */
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

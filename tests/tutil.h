@@ -105,7 +105,7 @@
  * The first enum vcache_backend value past the last backend (the header
  * has no count: values are ABI, backends are appended). Update when one is.
  */
-#define TEST_BACKEND_PAST_LAST ((enum vcache_backend)(VCACHE_BACKEND_NONE + 1))
+#define TEST_BACKEND_PAST_LAST ((enum vcache_backend)(VCACHE_BACKEND_SOFT + 1))
 
 /* Assert an exact negative errno (or any exact int) with names in the log. */
 #define ck_assert_errno(expr, err) ck_assert_int_eq((expr), -(err))
@@ -167,6 +167,17 @@ void tcache_free(vcache *cache);
  * Returns the number of pages of the range not resident afterwards.
  */
 size_t purge_range(void *addr, size_t len);
+/*
+ * Under the soft backend the kernel never discards object memory by
+ * itself, so purge_range() asks the library instead: vcache_purge_range()
+ * on every registered object overlapping the range (the library's own,
+ * real purge: PROT_NONE + MADV_DONTNEED). Objects whose callback is
+ * tobj_regen register themselves when filled; others call treg_add().
+ */
+void treg_add(vcache_object *object);
+/* Whether default caches of this run use the soft backend (cached). */
+bool backend_is_soft(void);
+
 /* Pages of the range resident (mincore). */
 size_t resident_pages(const void *addr, size_t len);
 /* Whether this machine has swap in use (then "stays resident" is weaker). */

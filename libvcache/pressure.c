@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pressure.c - the memory-pressure watcher (see pressure.h)
+ *
+ * Why several sources: none is available everywhere. PSI triggers need
+ * CONFIG_PSI (and unprivileged ones a window that is a multiple of 2 s);
+ * cgroup v1 notifications need write access to cgroup.event_control; v2's
+ * memory.events only changes once a limit is hit. Events are early
+ * warnings; the usage-vs-limit poll is what makes the watcher work when
+ * no event source opens, and it also tells how much to free.
+ *
+ * Why a usage threshold under cgroup v1: memory.pressure_level fires only
+ * once the group is already reclaiming, and without swap the only thing
+ * the soft backend can offer is its own purge; a threshold below the
+ * limit (limit - 2 * margin) wakes the watcher before reclaim starts.
+ *
+ * The cgroup is looked up in /proc/self/cgroup at the standard mount
+ * points (/sys/fs/cgroup for v2, /sys/fs/cgroup/memory for v1) and looked
+ * up again when the process moves to another group.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pressure.h"
+
+#define MiB (1024ull * 1024)
+#define MAX_SUBSCRIBERS 8
+#define MAX_FDS 8
+
+enum source_kind { SRC_STOP, SRC_EVENTFD, SRC_PSI, SRC_KERNFS };
+
+struct source {
+	int fd;
+	int aux; /* a file the eventfd is tied to, kept open */
+	enum source_kind kind;
+	const char *why;
+};
+
+struct scope {
+	char cg[PATH_MAX]; /* the memory cgroup directory, or "" */
+	int version;
+	char self[512];    /* /proc/self/cgroup when it was read */
+	uint64_t limit;    /* UINT64_MAX: none */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	vc_pressure_fn fn;
+	void *userdata;
+} subs[MAX_SUBSCRIBERS];
+static unsigned int nsubs;
+static pthread_t thread;
+static bool running;
+static int stop_fd = -1;
+static sem_t started;
+static _Atomic int cur_level;
+static char last_self[512]; /* /proc/self/cgroup as last sampled, lock */
+
+static int start(void);
+static void restart_if_needed(void);
+
+/* Written to the stop eventfd: wake the thread to re-read its cgroup. */
+#define KICK 1ull
+#define STOP (1ull << 32)
+
+_public_ int vcache_pressure(void)
+{
+	return atomic_load(&cur_level);
+}
+
+int vc_pressure_level(void)
+{
+	return atomic_load(&cur_level);
+}
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* A number, "max" as UINT64_MAX. */
+static int read_u64(const char *dir, const char *file, uint64_t *ret)
+{
+	char path[PATH_MAX + 64], buf[64];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	err = read_file(path, buf, sizeof(buf));
+	if (err < 0)
+		return err;
+	if (strncmp(buf, "max", 3) == 0) {
+		*ret = UINT64_MAX;
+		return 0;
+	}
+	*ret = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+static bool dir_has(const char *dir, const char *file)
+{
+	char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return access(path, R_OK) == 0;
+}
+
+/* Find the memory cgroup of this process; "" when there is none. */
+static void scope_find(struct scope *s)
+{
+	char *line, *save = NULL;
+
+	s->cg[0] = '\0';
+	s->version = 0;
+	s->limit = UINT64_MAX;
+	if (read_file("/proc/self/cgroup", s->self, sizeof(s->self)) < 0)
+		return;
+	char copy[sizeof(s->self)];
+	memcpy(copy, s->self, sizeof(copy));
+	for (line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *ctrl = strchr(line, ':'), *path;
+
+		if (!ctrl || !(path = strchr(ctrl + 1, ':')))
+			continue;
+		*path++ = '\0';
+		ctrl++;
+		if (strcmp(ctrl, "memory") == 0 || strstr(ctrl, "memory,") ||
+		    strstr(ctrl, ",memory")) {
+			snprintf(s->cg, sizeof(s->cg), "/sys/fs/cgroup/memory%s",
+				 path);
+			if (dir_has(s->cg, "memory.usage_in_bytes")) {
+				s->version = 1;
+				break;
+			}
+		} else if (*ctrl == '\0') {
+			snprintf(s->cg, sizeof(s->cg), "/sys/fs/cgroup%s",
+				 path);
+			if (dir_has(s->cg, "memory.current")) {
+				s->version = 2;
+				break;
+			}
+		}
+		s->cg[0] = '\0';
+	}
+	if (!s->version) {
+		s->cg[0] = '\0';
+		return;
+	}
+	if (read_u64(s->cg, s->version == 1 ? "memory.limit_in_bytes" :
+		     "memory.max", &s->limit) < 0)
+		s->limit = UINT64_MAX;
+	/* v1 reports "no limit" as a huge page-aligned number. */
+	if (s->limit >= (1ull << 60))
+		s->limit = UINT64_MAX;
+}
+
+/*
+ * 1/8 of the limit, 4 MiB to 512 MiB: room for the watcher to wake up and
+ * purge before the limit is reached, even on a busy machine.
+ */
+static uint64_t margin_for(uint64_t total)
+{
+	uint64_t m = total / 8;
+
+	return m < 4 * MiB ? 4 * MiB : m > 512 * MiB ? 512 * MiB : m;
+}
+
+static void add_source(struct source *src, int *n, int fd, int aux,
+		       enum source_kind kind, const char *why)
+{
+	if (*n >= MAX_FDS) {
+		close(fd);
+		if (aux >= 0)
+			close(aux);
+		return;
+	}
+	src[*n] = (struct source){ fd, aux, kind, why };
+	(*n)++;
+}
+
+/* cgroup v1: "<eventfd> <fd of file> <args>" into cgroup.event_control. */
+static void v1_notify(struct source *src, int *n, const char *dir,
+		      const char *file, const char *args, const char *why)
+{
+	char path[PATH_MAX + 64], line[128];
+	int efd, ffd, cfd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	ffd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ffd < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/cgroup.event_control", dir);
+	cfd = open(path, O_WRONLY | O_CLOEXEC);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (cfd >= 0 && efd >= 0) {
+		int len = snprintf(line, sizeof(line), "%d %d %s", efd, ffd,
+				   args);
+
+		if (write(cfd, line, (size_t)len) == len) {
+			close(cfd);
+			add_source(src, n, efd, ffd, SRC_EVENTFD, why);
+			return;
+		}
+	}
+	if (cfd >= 0)
+		close(cfd);
+	if (efd >= 0)
+		close(efd);
+	close(ffd);
+}
+
+/* A PSI trigger: 100 ms of stall within a 2 s window (allowed unprivileged). */
+static void psi_trigger(struct source *src, int *n, const char *path,
+			const char *why)
+{
+	static const char trig[] = "some 100000 2000000";
+	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, trig, sizeof(trig)) < 0) {
+		close(fd);
+		return;
+	}
+	add_source(src, n, fd, -1, SRC_PSI, why);
+}
+
+static int sources_open(struct source *src, const struct scope *s)
+{
+	char path[PATH_MAX + 64];
+	int n = 1; /* src[0] is the stop eventfd */
+
+	if (s->version == 1) {
+		v1_notify(src, &n, s->cg, "memory.pressure_level", "low",
+			  "cgroup v1 memory.pressure_level");
+		if (s->limit != UINT64_MAX) {
+			char args[32];
+			uint64_t m = margin_for(s->limit);
+
+			snprintf(args, sizeof(args), "%llu",
+				 (unsigned long long)(s->limit > 2 * m ?
+						      s->limit - 2 * m : 0));
+			v1_notify(src, &n, s->cg, "memory.usage_in_bytes",
+				  args, "cgroup v1 usage threshold");
+		}
+	} else if (s->version == 2) {
+		snprintf(path, sizeof(path), "%s/memory.pressure", s->cg);
+		psi_trigger(src, &n, path, "cgroup memory.pressure (PSI)");
+		snprintf(path, sizeof(path), "%s/memory.events", s->cg);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0)
+			add_source(src, &n, fd, -1, SRC_KERNFS,
+				   "cgroup memory.events");
+	}
+	psi_trigger(src, &n, "/proc/pressure/memory",
+		    "/proc/pressure/memory (PSI)");
+	return n;
+}
+
+static void sources_close(struct source *src, int n)
+{
+	for (int i = 1; i < n; i++) {
+		close(src[i].fd);
+		if (src[i].aux >= 0)
+			close(src[i].aux);
+	}
+}
+
+static uint64_t meminfo(const char *key)
+{
+	char buf[4096], *p;
+
+	if (read_file("/proc/meminfo", buf, sizeof(buf)) < 0 ||
+	    !(p = strstr(buf, key)))
+		return UINT64_MAX;
+	return strtoull(p + strlen(key), NULL, 10) * 1024;
+}
+
+/* Level and bytes wanted for one scope, from its headroom and margin. */
+static void judge(uint64_t headroom, uint64_t margin, bool event,
+		  struct vc_pressure_event *ev)
+{
+	int level = VCACHE_PRESSURE_NONE;
+	uint64_t want = 0;
+
+	if (headroom < margin / 2)
+		level = VCACHE_PRESSURE_CRITICAL;
+	else if (headroom < margin)
+		level = VCACHE_PRESSURE_MEDIUM;
+	else if (headroom < 2 * margin || event)
+		level = VCACHE_PRESSURE_LOW;
+	/*
+	 * Only the headroom says how much to free: an event (PSI, v1
+	 * pressure level) may come from elsewhere on the machine; it makes
+	 * the watcher look now, and raises the level it reports.
+	 */
+	if (headroom < 4 * margin && level != VCACHE_PRESSURE_NONE)
+		want = 4 * margin - headroom;
+	if (level > ev->level)
+		ev->level = level;
+	if (want > ev->want)
+		ev->want = want;
+	if (headroom < ev->headroom)
+		ev->headroom = headroom;
+}
+
+static void sample(const struct scope *s, bool event,
+		   struct vc_pressure_event *ev, bool *ret_tight)
+{
+	uint64_t avail = meminfo("MemAvailable:");
+	uint64_t total = meminfo("MemTotal:");
+
+	ev->level = VCACHE_PRESSURE_NONE;
+	ev->want = 0;
+	ev->headroom = UINT64_MAX;
+	*ret_tight = false;
+	if (s->limit != UINT64_MAX) {
+		uint64_t usage, m = margin_for(s->limit);
+
+		if (read_u64(s->cg, s->version == 1 ? "memory.usage_in_bytes" :
+			     "memory.current", &usage) == 0) {
+			uint64_t h = usage < s->limit ? s->limit - usage : 0;
+
+			judge(h, m, event, ev);
+			*ret_tight |= h < 4 * m;
+		}
+	}
+	if (avail != UINT64_MAX && total != UINT64_MAX) {
+		uint64_t m = margin_for(total / 2);
+
+		judge(avail, m, event && s->limit == UINT64_MAX, ev);
+		*ret_tight |= avail < 4 * m;
+	}
+}
+
+static void notify(const struct vc_pressure_event *ev)
+{
+	vc_pressure_fn fn[MAX_SUBSCRIBERS];
+	void *ud[MAX_SUBSCRIBERS];
+	unsigned int n;
+
+	pthread_mutex_lock(&lock);
+	n = nsubs;
+	for (unsigned int i = 0; i < n; i++) {
+		fn[i] = subs[i].fn;
+		ud[i] = subs[i].userdata;
+	}
+	pthread_mutex_unlock(&lock);
+	for (unsigned int i = 0; i < n; i++)
+		fn[i](ev, ud[i]);
+}
+
+static void *watch_main(void *arg)
+{
+	int sfd = (int)(intptr_t)arg;
+	struct source src[MAX_FDS];
+	struct pollfd pfd[MAX_FDS];
+	struct scope s;
+	int n, timeout = 0;
+	bool tight = false;
+
+	sem_post(&started); /* see start() */
+	scope_find(&s);
+	src[0] = (struct source){ sfd, -1, SRC_STOP, "stop" };
+	n = sources_open(src, &s);
+	for (;;) {
+		struct vc_pressure_event ev;
+		const char *why = NULL;
+		char self[sizeof(s.self)];
+		int r;
+
+		for (int i = 0; i < n; i++)
+			pfd[i] = (struct pollfd){ src[i].fd,
+				src[i].kind == SRC_EVENTFD ||
+				src[i].kind == SRC_STOP ? POLLIN : POLLPRI, 0 };
+		r = poll(pfd, (nfds_t)n, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents) {
+			uint64_t v = 0;
+
+			(void)!read(sfd, &v, sizeof(v));
+			if (v >= STOP)
+				break;
+			/* A kick is no sign of pressure: just look again. */
+		}
+		for (int i = 1; r > 0 && i < n; i++) {
+			uint64_t v;
+
+			if (!pfd[i].revents)
+				continue;
+			why = src[i].why;
+			if (src[i].kind == SRC_EVENTFD)
+				(void)!read(src[i].fd, &v, sizeof(v));
+			else if (src[i].kind == SRC_KERNFS)
+				(void)!pread(src[i].fd, self, sizeof(self), 0);
+		}
+		sample(&s, why != NULL, &ev, &tight);
+		ev.why = why ? why : "poll";
+		atomic_store(&cur_level, ev.level);
+		if (ev.level != VCACHE_PRESSURE_NONE && ev.want)
+			notify(&ev);
+		timeout = tight || ev.level ? 100 : 1000;
+		/* Moved to another cgroup? Watch that one instead. */
+		if (read_file("/proc/self/cgroup", self, sizeof(self)) == 0 &&
+		    strcmp(self, s.self) != 0) {
+			sources_close(src, n);
+			scope_find(&s);
+			n = sources_open(src, &s);
+		}
+	}
+	sources_close(src, n);
+	atomic_store(&cur_level, VCACHE_PRESSURE_NONE);
+	return NULL;
+}
+
+/*
+ * Sample now, on the caller's thread, as if extra more bytes were already
+ * in use: for an allocation the library is about to make (object
+ * creation), which may not wait for the watcher's next look. Also notices
+ * a move to another cgroup and has the watcher follow at once.
+ */
+/* The last synchronous sample: skip the files while there is plenty. */
+static _Atomic uint64_t last_ns, last_room;
+
+void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
+{
+	uint64_t now = vc_now_ns();
+	struct scope s;
+	bool tight, moved;
+
+	if (now - atomic_load(&last_ns) < 5000000ull &&
+	    atomic_load(&last_room) > extra) {
+		ev->level = VCACHE_PRESSURE_NONE;
+		ev->want = 0;
+		ev->headroom = atomic_load(&last_room);
+		ev->why = "allocation";
+		return;
+	}
+	restart_if_needed();
+	scope_find(&s);
+	if (s.limit != UINT64_MAX)
+		s.limit = s.limit > extra ? s.limit - extra : 0;
+	sample(&s, false, ev, &tight);
+	ev->why = "allocation";
+	/* Room left before the comfortable zone ends (4 margins). */
+	{
+		uint64_t m = margin_for(s.limit != UINT64_MAX ? s.limit + extra :
+					meminfo("MemTotal:") / 2);
+
+		atomic_store(&last_room, ev->headroom > 4 * m ?
+				 ev->headroom - 4 * m : 0);
+		atomic_store(&last_ns, now);
+	}
+	pthread_mutex_lock(&lock);
+	moved = strcmp(last_self, s.self) != 0;
+	if (moved)
+		memcpy(last_self, s.self, sizeof(last_self));
+	if (moved && running) {
+		uint64_t kick = KICK;
+
+		(void)!write(stop_fd, &kick, sizeof(kick));
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* lock held */
+static int start(void)
+{
+	sigset_t all, saved;
+	int err;
+
+	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (stop_fd < 0)
+		return -errno;
+	/* The thread takes no signals meant for the program. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	sem_init(&started, 0, 0);
+	err = -pthread_create(&thread, NULL, watch_main,
+			      (void *)(intptr_t)stop_fd);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	if (err < 0) {
+		close(stop_fd);
+		stop_fd = -1;
+		sem_destroy(&started);
+		return err;
+	}
+	/*
+	 * Return only once the thread runs its own code: a new thread's
+	 * start-up may allocate (under ASan it holds the sanitizer's
+	 * allocator lock), and a fork() right after vcache_new() would give
+	 * the child that lock held by a thread that does not exist there.
+	 */
+	while (sem_wait(&started) < 0 && errno == EINTR)
+		;
+	sem_destroy(&started);
+	running = true;
+	return 0;
+}
+
+/*
+ * The thread does not exist in a fork() child. A new one is not started
+ * here: creating a thread inside fork() is not async-signal-safe (under
+ * ASan it deadlocks on the allocator lock). The next vcache_new(), object
+ * creation or regenerating pin in the child starts it (restart_if_needed).
+ */
+static void fork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	if (!running)
+		return;
+	running = false;
+	close(stop_fd);
+	stop_fd = -1;
+}
+
+void vc_pressure_resume(void)
+{
+	restart_if_needed();
+}
+
+static void restart_if_needed(void)
+{
+	pthread_mutex_lock(&lock);
+	if (!running && nsubs)
+		(void)start();
+	pthread_mutex_unlock(&lock);
+}
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void register_atfork(void)
+{
+	(void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+int vc_pressure_subscribe(vc_pressure_fn fn, void *userdata)
+{
+	int err = 0;
+
+	pthread_once(&once, register_atfork);
+	pthread_mutex_lock(&lock);
+	if (nsubs == MAX_SUBSCRIBERS) {
+		err = -ENOSPC;
+	} else {
+		if (!running)
+			err = start();
+		if (err == 0) {
+			subs[nsubs].fn = fn;
+			subs[nsubs].userdata = userdata;
+			nsubs++;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return err;
+}
+
+void vc_pressure_unsubscribe(vc_pressure_fn fn, void *userdata)
+{
+	bool stop = false;
+	pthread_t t;
+	int fd = -1;
+
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nsubs; i++)
+		if (subs[i].fn == fn && subs[i].userdata == userdata) {
+			subs[i] = subs[--nsubs];
+			break;
+		}
+	if (nsubs == 0 && running) {
+		uint64_t stop = STOP;
+
+		(void)!write(stop_fd, &stop, sizeof(stop));
+		t = thread;
+		fd = stop_fd;
+		stop_fd = -1;
+		running = false;
+		stop = true;
+	}
+	pthread_mutex_unlock(&lock);
+	if (stop) {
+		pthread_join(t, NULL);
+		close(fd);
+	}
+}

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * purge.c - purging by the library: vcache_purge*(), strict mode, the
+ * response to memory pressure, and the order in which objects go
+ *
+ * Order: purge-first objects, then normal, then keep-if-possible ones;
+ * within a class, least recently unpinned first (o->unpinned_ns, set at
+ * creation and by every unpin that leaves a chunk unpinned).
+ *
+ * A purge is real: the backend's purge() discards the pages now (soft:
+ * PROT_NONE + MADV_DONTNEED; uffd: MADV_DONTNEED on the userfaultfd range,
+ * so a touch raises SIGBUS; vrange: MADV_PAGEOUT, the kernel's own reclaim,
+ * which remembers the purge for NONVOLATILE). Only unpinned chunks are
+ * touched, and only once they are volatile: a chunk still inside its
+ * idle delay counts as in use (strict mode marks it volatile first). Each
+ * chunk is held BUSY while its pages go, so a
+ * concurrent fault or pin waits and then sees the purge.
+ *
+ * Bytes purged are counted with mincore() before and after (pages of the
+ * object that were resident and are not any more), so the result says
+ * what was really freed, also when the kernel declined some pages.
+ *
+ * Pressure: every cache subscribes to the watcher (pressure.c) while its
+ * backend can purge. On the soft backend the library is the only one
+ * that purges, so it frees what the watcher asks for, in the order above.
+ * On uffd and vrange the kernel reclaims volatile pages by itself in its
+ * own LRU order; the library then purges only purge-first objects on a
+ * pressure event, so that they go before anything the kernel would pick.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "backend.h"
+#include "internal.h"
+#include "pressure.h"
+
+static unsigned int rank(int priority)
+{
+	switch (priority) {
+	case VCACHE_PRIORITY_PURGE_FIRST:
+		return 0;
+	case VCACHE_PRIORITY_KEEP:
+		return 2;
+	default:
+		return 1;
+	}
+}
+
+static size_t resident(const uint8_t *addr, size_t len)
+{
+	unsigned char vec[64];
+	size_t n = 0;
+
+	for (size_t off = 0; off < len; off += sizeof(vec) * vc_page_size) {
+		size_t span = len - off;
+		size_t pages;
+
+		if (span > sizeof(vec) * vc_page_size)
+			span = sizeof(vec) * vc_page_size;
+		pages = span / vc_page_size;
+		if (mincore((void *)(addr + off), span, vec) < 0)
+			continue;
+		for (size_t i = 0; i < pages; i++)
+			n += vec[i] & 1;
+	}
+	return n;
+}
+
+/*
+ * Purge the pages of [start, end) (page-aligned offsets into the mapping)
+ * that lie in unpinned chunks. o->lock held. Returns bytes freed.
+ */
+size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end)
+{
+	const struct backend_ops *b = o->cache->backend;
+	size_t bytes = 0;
+
+	if (!b->purge || start >= end)
+		return 0;
+	for (size_t i = start / o->chunk_size;
+	     i < o->nchunks && chunk_offset(o, i) < end; i++) {
+		size_t cs = chunk_offset(o, i);
+		size_t ce = cs + chunk_map_length(o, i);
+		size_t s = start > cs ? start : cs, e = end < ce ? end : ce;
+		uint64_t st = atomic_load(&o->chunks[i]);
+		size_t before;
+
+		/* Pinned, or still inside its idle delay: in use. */
+		if (chunk_pins(st) || !(st & CHUNK_VOLATILE))
+			continue;
+		/*
+		 * A chunk another thread is regenerating or probing is in use:
+		 * skip it rather than wait with the object lock held (no lock
+		 * may be held while waiting for BUSY: see README's locking).
+		 */
+		if (vc_chunk_claim(o, i, false, false, &st) < 0)
+			continue;
+		before = resident(o->data + s, e - s);
+		if (b->purge(o->data + s, e - s) == 0)
+			bytes += (before - resident(o->data + s, e - s)) *
+				 vc_page_size;
+		vc_chunk_release(o, i, 0);
+	}
+	return bytes;
+}
+
+static size_t purge_whole(struct vcache_object *o)
+{
+	size_t n;
+
+	pthread_mutex_lock(&o->lock);
+	n = vc_purge_locked(o, 0, o->map_size);
+	pthread_mutex_unlock(&o->lock);
+	return n;
+}
+
+_public_ ssize_t vcache_purge_range(vcache_object *object, size_t offset,
+				    size_t length)
+{
+	struct vcache_object *o = object;
+	size_t first, last, start, end, n;
+	int err;
+
+	err = vc_object_check(o);
+	if (err < 0)
+		return err;
+	err = vc_object_range(o, offset, length, &first, &last);
+	if (err < 0)
+		return err;
+	start = offset & ~(vc_page_size - 1);
+	end = (offset + length + vc_page_size - 1) & ~(vc_page_size - 1);
+	pthread_mutex_lock(&o->lock);
+	n = vc_purge_locked(o, start, end);
+	pthread_mutex_unlock(&o->lock);
+	return (ssize_t)n;
+}
+
+_public_ ssize_t vcache_purge(vcache_object *object)
+{
+	int err = vc_object_check(object);
+
+	if (err < 0)
+		return err;
+	return (ssize_t)purge_whole(object);
+}
+
+_public_ int vcache_object_set_priority(vcache_object *object, int priority)
+{
+	int err = vc_object_check(object);
+
+	if (err < 0)
+		return err;
+	if (priority != VCACHE_PRIORITY_NORMAL &&
+	    priority != VCACHE_PRIORITY_PURGE_FIRST &&
+	    priority != VCACHE_PRIORITY_KEEP)
+		return -EINVAL;
+	atomic_store(&object->priority, priority);
+	return 0;
+}
+
+_public_ int vcache_object_priority(const vcache_object *object)
+{
+	int err = vc_object_check(object);
+
+	if (err < 0)
+		return err;
+	return atomic_load(&((vcache_object *)object)->priority);
+}
+
+static int by_order(const void *a, const void *b)
+{
+	struct vcache_object *x = *(struct vcache_object *const *)a;
+	struct vcache_object *y = *(struct vcache_object *const *)b;
+	unsigned int rx = rank(atomic_load(&x->priority));
+	unsigned int ry = rank(atomic_load(&y->priority));
+	uint64_t tx = atomic_load(&x->unpinned_ns);
+	uint64_t ty = atomic_load(&y->unpinned_ns);
+
+	if (rx != ry)
+		return rx < ry ? -1 : 1;
+	return tx < ty ? -1 : tx > ty;
+}
+
+/* Cache locks held. Add c's objects of rank <= max_rank to the list. */
+static int collect(struct vcache *c, unsigned int max_rank,
+		   struct vcache_object ***list, size_t *n, size_t *cap)
+{
+	for (struct vcache_object *o = c->objects; o; o = o->next) {
+		if (rank(atomic_load(&o->priority)) > max_rank)
+			continue;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			struct vcache_object **l = realloc(*list,
+							   nc * sizeof(*l));
+
+			if (!l)
+				return -ENOMEM;
+			*list = l;
+			*cap = nc;
+		}
+		(*list)[(*n)++] = o;
+	}
+	return 0;
+}
+
+/* Purge whole objects of the list, in order, until bytes are freed. */
+static size_t purge_list(struct vcache_object **list, size_t n, size_t bytes)
+{
+	size_t done = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(list, n, sizeof(*list), by_order);
+	for (size_t i = 0; i < n && done < bytes; i++)
+		done += purge_whole(list[i]);
+	return done;
+}
+
+_public_ ssize_t vcache_purge_cache(vcache *cache, size_t bytes)
+{
+	struct vcache_object **list = NULL;
+	size_t n = 0, cap = 0, done = 0;
+	int err;
+
+	if (!cache)
+		return -EINVAL;
+	if (bytes == 0)
+		return 0;
+	pthread_mutex_lock(&cache->lock);
+	err = collect(cache, 2, &list, &n, &cap);
+	if (err == 0)
+		done = purge_list(list, n, bytes);
+	pthread_mutex_unlock(&cache->lock);
+	free(list);
+	return err < 0 ? err : (ssize_t)done;
+}
+
+/*
+ * The watcher says memory is short: free ev->want bytes across every
+ * cache of the process. Runs on the watcher thread. vc_caches_lock is
+ * held throughout, so a cache being freed waits for the pass to end
+ * instead of failing with -EBUSY on references the pass would hold.
+ */
+static void on_pressure(const struct vc_pressure_event *ev, void *userdata)
+{
+	struct vcache_object **list = NULL;
+	size_t n = 0, cap = 0;
+	struct vcache *c;
+
+	(void)userdata;
+	pthread_mutex_lock(&vc_caches_lock);
+	for (c = vc_caches; c; c = c->next)
+		pthread_mutex_lock(&c->lock);
+	for (c = vc_caches; c; c = c->next) {
+		/* Kernel backends reclaim by themselves: see above. */
+		unsigned int max = c->backend->id == VCACHE_BACKEND_SOFT ? 2 : 0;
+
+		if (c->backend->purge && collect(c, max, &list, &n, &cap) < 0)
+			break;
+	}
+	(void)purge_list(list, n, ev->want);
+	for (c = vc_caches; c; c = c->next)
+		pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&vc_caches_lock);
+	free(list);
+}
+
+/*
+ * Before an object of bytes is filled (object.c), on the soft backend:
+ * make room first if the watcher's sources say it would not fit with a
+ * margin, as the kernel's direct reclaim does for its own allocations.
+ * The watcher alone could be too late when a burst of creations follows
+ * a move into a small cgroup.
+ */
+void vc_purge_before_alloc(struct vcache *c, size_t bytes)
+{
+	struct vc_pressure_event ev;
+
+	if (c->backend->id != VCACHE_BACKEND_SOFT)
+		return;
+	vc_pressure_sample(bytes, &ev);
+	if (ev.level != VCACHE_PRESSURE_NONE && ev.want)
+		on_pressure(&ev, NULL);
+}
+
+/* One subscription for all caches: on_pressure walks every cache. */
+static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned int attached;
+
+int vc_purge_attach(struct vcache *c)
+{
+	int err = 0;
+
+	if (!c->backend->purge)
+		return 0;
+	pthread_mutex_lock(&attach_lock);
+	if (attached == 0)
+		err = vc_pressure_subscribe(on_pressure, NULL);
+	else
+		vc_pressure_resume(); /* after fork(), see pressure.c */
+	if (err == 0)
+		attached++;
+	pthread_mutex_unlock(&attach_lock);
+	return err;
+}
+
+void vc_purge_detach(struct vcache *c)
+{
+	if (!c->backend->purge)
+		return;
+	pthread_mutex_lock(&attach_lock);
+	if (--attached == 0)
+		vc_pressure_unsubscribe(on_pressure, NULL);
+	pthread_mutex_unlock(&attach_lock);
+}
