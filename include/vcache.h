@@ -90,8 +90,8 @@
  *    ends the handler early instead of with the message.)
  *
  * Living with other SIGBUS users (runtimes, sanitizers, crash reporters):
- * the first cache whose backend can purge (vrange, uffd; not none, which
- * installs nothing) installs one process-wide SIGBUS handler with
+ * the first cache whose backend can purge (vrange, uffd, soft; not none,
+ * which installs nothing) installs one process-wide SIGBUS handler with
  * SA_SIGINFO | SA_NODEFER | SA_RESTART (not SA_ONSTACK: regeneration may
  * need more stack than an alternate stack has); the last such
  * vcache_free() restores the previous action if the library's handler is
@@ -509,7 +509,8 @@ int vcache_object_priority(const vcache_object *object);
  * and not after, so already purged pages are not counted again, and pages
  * the kernel declined to reclaim are not counted), or a negative errno:
  * -EINVAL for a NULL handle, length 0 or a range outside the object,
- * -ESTALE for a freed object. Normal context only. A chunk that another
+ * -ESTALE for a freed object, -ENOMEM (vcache_purge_cache: no memory to
+ * order the objects; nothing purged). Normal context only. A chunk that another
  * thread is regenerating or pinning at that moment is in use and skipped.
  */
 ssize_t vcache_purge_range(vcache_object *object, size_t offset,
@@ -574,7 +575,7 @@ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
  * cache); VCACHE_SIGBUS_REPLACED when another action has replaced it; with
  * VCACHE_SIGBUS_REINSTALL in flags a replaced handler is installed again
  * on top, the current action becoming the one it passes foreign SIGBUSes
- * to (see "Living with other SIGBUS users" below), and the return value
+ * to (see "Living with other SIGBUS users" above), and the return value
  * is still VCACHE_SIGBUS_REPLACED (it was). -EINVAL for unknown flags,
  * or the negative errno of sigaction(2). Thread-safe; not
  * async-signal-safe.
