@@ -6,12 +6,15 @@
  * chunk that is volatile asks the backend to make it non-volatile, which
  * tells whether a page of that chunk was purged; a chunk that was never
  * handed to the kernel (still inside the idle delay, or pinned already)
- * is known intact without a system call. The last unpin hands the chunk
- * back at once, or records a deadline for the idle thread (idle.c).
+ * is known intact without a system call. A backend that reports purges per
+ * page does this for all volatile chunks of the range in one call first
+ * (pin_prefetch()). The last unpin hands the chunk back at once, or
+ * records a deadline for the idle thread (idle.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -52,22 +55,28 @@ void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 
 /*
  * First pin of a volatile chunk i, held BUSY: make it non-volatile, and
- * refill it if it lost pages. Returns 0 intact, 1 purged, or a negative
+ * refill it if it lost pages. known is what pin_prefetch() learned (1
+ * purged, 0 intact, -1 nothing); recheck says the backend must be asked
+ * anyway, as a fault handler may have made the chunk volatile again since. Returns 0 intact, 1 purged, or a negative
  * errno when the backend failed (then the chunk is left as it was). A
  * failing callback is reported in *ret_cb_err; the chunk then holds
  * writable zeros for the caller to refill.
  */
 static int pin_volatile_chunk(struct vcache_object *o, size_t i,
-			      unsigned int flags, int *ret_cb_err)
+			      unsigned int flags, signed char known,
+			      bool recheck, int *ret_cb_err)
 {
 	const struct backend_ops *b = o->cache->backend;
 	bool purged = false;
 	int err;
 
-	err = b->mark_nonvolatile(o->data + chunk_offset(o, i),
-				  chunk_map_length(o, i), &purged);
-	if (err < 0)
-		return err;
+	if (known < 0 || recheck) {
+		err = b->mark_nonvolatile(o->data + chunk_offset(o, i),
+					  chunk_map_length(o, i), &purged);
+		if (err < 0)
+			return err;
+	}
+	purged |= known > 0;
 	if (!purged)
 		return 0;
 	atomic_fetch_add(&o->cache->purges, 1);
@@ -80,6 +89,72 @@ static int pin_volatile_chunk(struct vcache_object *o, size_t i,
 	}
 	err = vc_chunk_fill_zero(o, i);
 	return err < 0 ? err : 1;
+}
+
+/*
+ * Make every volatile, idle chunk of first..last non-volatile with one
+ * backend call per run of such chunks, and note per chunk what the kernel
+ * reported: 1 purged, 0 intact, -1 not known (the chunk was not volatile,
+ * or the call did not get to all of its pages: pin_volatile_chunk() asks
+ * again, which is exact for pages the first call did not process). A
+ * report is only used if the chunk is still volatile once claimed, and
+ * checked again if a fault handler of the cache ran meanwhile (it may have
+ * regenerated the chunk and made it volatile again: the handler counts
+ * cache->faults before it releases the chunk, so a claim after it sees the
+ * count). NULL when the backend cannot, or when there is at most one such
+ * chunk. Lock held.
+ */
+static signed char *pin_prefetch(struct vcache_object *o, size_t first,
+				 size_t last)
+{
+	const struct backend_ops *b = o->cache->backend;
+	size_t n = last - first + 1, nvol = 0;
+	signed char *known;
+
+	if (!b->mark_nonvolatile_pages)
+		return NULL;
+	for (size_t i = first; i <= last; i++)
+		nvol += (atomic_load(&o->chunks[i]) &
+			 (CHUNK_VOLATILE | CHUNK_BUSY)) == CHUNK_VOLATILE;
+	if (nvol < 2)
+		return NULL;
+	known = malloc(n);
+	if (!known)
+		return NULL;
+	memset(known, -1, n);
+	for (size_t i = first; i <= last;) {
+		size_t j = i, start, len;
+		unsigned char *vec;
+
+		while (j <= last && (atomic_load(&o->chunks[j]) &
+				     (CHUNK_VOLATILE | CHUNK_BUSY)) ==
+					    CHUNK_VOLATILE)
+			j++;
+		if (j == i) {
+			i++;
+			continue;
+		}
+		start = chunk_offset(o, i);
+		len = chunk_offset(o, j - 1) + chunk_map_length(o, j - 1) - start;
+		vec = malloc(len / vc_page_size);
+		if (!vec)
+			break;
+		(void)b->mark_nonvolatile_pages(o->data + start, len, vec);
+		for (size_t k = i; k < j; k++) {
+			size_t p0 = (chunk_offset(o, k) - start) / vc_page_size;
+			size_t np = chunk_map_length(o, k) / vc_page_size;
+			bool purged = false, unknown = false;
+
+			for (size_t q = p0; q < p0 + np; q++) {
+				purged |= vec[q] == 1;
+				unknown |= vec[q] == VC_PAGE_UNKNOWN;
+			}
+			known[k - first] = purged ? 1 : unknown ? -1 : 0;
+		}
+		free(vec);
+		i = j;
+	}
+	return known;
 }
 
 /* Undo pins of chunks first..last-1 after a failure (lock held). */
@@ -98,6 +173,8 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	size_t first, last;
 	bool purged = false;
 	int err, cb_err = 0;
+	signed char *known;
+	uint64_t faults;
 
 	err = vc_object_check(o);
 	if (err < 0)
@@ -114,6 +191,8 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			pthread_mutex_unlock(&o->lock);
 			return -EOVERFLOW;
 		}
+	faults = atomic_load(&o->cache->faults);
+	known = pin_prefetch(o, first, last);
 	for (size_t i = first; i <= last; i++) {
 		_Atomic uint64_t *st = &o->chunks[i];
 		uint64_t s = atomic_load(st);
@@ -134,21 +213,28 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		if (err < 0) {
 			pin_unwind(o, first, i);
 			pthread_mutex_unlock(&o->lock);
+			free(known);
 			return err;
 		}
-		r = pin_volatile_chunk(o, i, flags, &cb_err);
+		r = pin_volatile_chunk(o, i, flags,
+				       known && (s & CHUNK_VOLATILE) ?
+					       known[i - first] : -1,
+				       atomic_load(&o->cache->faults) != faults,
+				       &cb_err);
 		if (r < 0) {
 			/* The backend failed: nothing stays pinned. */
 			vc_chunk_release(o, i, 0);
 			atomic_fetch_sub(st, 1);
 			pin_unwind(o, first, i);
 			pthread_mutex_unlock(&o->lock);
+			free(known);
 			return r;
 		}
 		vc_chunk_release(o, i, CHUNK_VOLATILE);
 		purged |= r != 0;
 	}
 	pthread_mutex_unlock(&o->lock);
+	free(known);
 	*ret_pinned = true;
 	if (cb_err)
 		return cb_err;
