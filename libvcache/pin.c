@@ -103,6 +103,12 @@ static int pin_volatile_chunk(struct vcache_object *o, size_t i,
  * cache->faults before it releases the chunk, so a claim after it sees the
  * count). NULL when the backend cannot, or when there is at most one such
  * chunk. Lock held.
+ *
+ * If the pin then fails part way, chunks after the failure keep their
+ * VOLATILE state but the kernel has forgotten their purges: their missing
+ * pages fault (userfaultfd MISSING, registered by the vrange backend) and
+ * are regenerated on access, or read as zeros where userfaultfd is not
+ * available (the window backend-vrange.c already documents).
  */
 static signed char *pin_prefetch(struct vcache_object *o, size_t first,
 				 size_t last)
