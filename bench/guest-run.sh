@@ -5,9 +5,10 @@
 # jiffies: only ratios between backends inside this one run mean anything.
 cd /extra
 echo "### bench: vrange syscall_nr: $(cat /sys/kernel/mm/vrange/syscall_nr 2>&1)"
-./bench-pin --sample-ms 200 --reps 5 --size 64 --size 1024 --backend none --backend uffd --backend vrange --csv /tmp/pin.csv
+./bench-pin --sample-ms 200 --reps 5 --size 4 --size 64 --size 1024 --delay 0 --delay 100 --backend none --backend uffd --backend vrange --csv /tmp/pin.csv
 # The CSV goes through the console log; bench/guest.sh cuts it out and plots.
 echo "### pin.csv"; cat /tmp/pin.csv; echo "### end pin.csv"
+./bench-many --objects 10000 --chunks 16 --rounds 5 --backend none --backend uffd --backend vrange
 ./bench-regen --mib 8 --reps 5 --backend uffd --backend vrange
 ./bench-pressure --backend vrange --objects 24 --object-mib 4 --limit-mib 48 --rounds 2
 ./bench-pressure --backend uffd --objects 24 --object-mib 4 --limit-mib 48 --rounds 2 --mode vcache-pin --mode vcache-opt

@@ -313,6 +313,7 @@ if [ -n "$EXTRA_DIR" ]; then
 	done < <(find "$ROOT/extra" -type f -perm -u+x)
 fi
 echo "${TESTS:-all}" > "$ROOT/etc/vcache-tests"
+echo "$QEMU_SMP" > "$ROOT/etc/vcache-smp"
 
 stage "initramfs"
 (cd "$ROOT" && find . | cpio -o -H newc --quiet) > "$RUN/initramfs.cpio"
@@ -370,6 +371,13 @@ if [ -z "$END" ]; then
 else
 	STATUS=${END##*status=}
 	[ "$STATUS" = 0 ] || { echo "run-tests: guest reports $STATUS failing step(s)" >&2; FAIL=1; }
+fi
+# The guest's own check (step "cpus") fails the run too; this one also
+# catches a guest whose init did not get that far.
+CPUS=$(grep -a '^### cpus: ' "$LOG" | tail -1 | sed 's/^### cpus: //' || true)
+if [ "$QEMU_SMP" -gt 1 ] && { [ -z "$CPUS" ] || [ "$CPUS" = 0 ]; }; then
+	echo "run-tests: guest has one CPU online (${CPUS:-unknown}), -smp $QEMU_SMP" >&2
+	FAIL=1
 fi
 sed -n '/^VCACHE-TEST-BEGIN/,/^VCACHE-TEST-END/p' "$LOG" > "$OUTDIR/results.txt"
 P=$(grep -cE '^ok ' "$OUTDIR/results.txt" || true)

@@ -8,7 +8,11 @@
  *   mode VRANGE_VOLATILE 1 / VRANGE_NONVOLATILE 0, flags 0; returns the
  *   bytes processed, possibly fewer than asked (like write(2)); *purged is
  *   exact for the processed part. A touch of a purged page raises SIGBUS
- *   (BUS_ADRERR).
+ *   (BUS_ADRERR). With flags VRANGE_PURGED_VEC (NONVOLATILE only) purged
+ *   is a byte per page, 1 where the page was purged: pinning a whole
+ *   object is then one call, and only the purged chunks are regenerated.
+ *   Kernels of the series before that flag fail it with EINVAL; the
+ *   library then asks chunk by chunk.
  *
  * The syscall number is not allocated upstream, so it is only ever taken
  * from /sys/kernel/mm/vrange/syscall_nr: on another kernel the same number
@@ -43,9 +47,11 @@
 
 #define VRANGE_NONVOLATILE 0
 #define VRANGE_VOLATILE 1
+#define VRANGE_PURGED_VEC 1ul
 #define VRANGE_SYSFS "/sys/kernel/mm/vrange/syscall_nr"
 
 static _Atomic long vrange_nr = -1;
+static atomic_bool vrange_no_vec; /* the kernel refused VRANGE_PURGED_VEC */
 static pthread_mutex_t vrange_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int vrange_users;
 static bool with_uffd; /* set while vrange_users > 0 */
@@ -173,6 +179,46 @@ static int vrange_mark_nonvolatile(void *addr, size_t len, bool *ret_purged)
 	return vrange_call(addr, len, VRANGE_NONVOLATILE, ret_purged);
 }
 
+/*
+ * One NONVOLATILE|VRANGE_PURGED_VEC over the range (looping over short
+ * returns). The kernel zeroes the vector of each call's range before it
+ * changes anything, so after a failure the part it did not process is set
+ * back to VC_PAGE_UNKNOWN.
+ */
+static int vrange_mark_nonvolatile_pages(void *addr, size_t len,
+					 unsigned char *vec)
+{
+	long nr = atomic_load(&vrange_nr);
+	uintptr_t p = (uintptr_t)addr;
+	size_t done = 0;
+	int err = 0;
+
+	if (nr < 0 || atomic_load(&vrange_no_vec)) {
+		memset(vec, VC_PAGE_UNKNOWN, len / vc_page_size);
+		return -ENOSYS;
+	}
+	while (done < len) {
+		long n = syscall(nr, p + done, len - done, VRANGE_NONVOLATILE,
+				 VRANGE_PURGED_VEC, vec + done / vc_page_size);
+
+		if (n < 0) {
+			err = -errno;
+			if (err == -EINVAL && done == 0)
+				atomic_store(&vrange_no_vec, true);
+			break;
+		}
+		if (n == 0 || (size_t)n > len - done) {
+			err = -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (err)
+		memset(vec + done / vc_page_size, VC_PAGE_UNKNOWN,
+		       (len - done) / vc_page_size);
+	return err;
+}
+
 static int vrange_fault_prepare(void *addr, size_t len)
 {
 	bool purged;
@@ -216,6 +262,7 @@ const struct backend_ops vc_backend_vrange = {
 	.detach = vrange_detach,
 	.mark_volatile = vrange_mark_volatile,
 	.mark_nonvolatile = vrange_mark_nonvolatile,
+	.mark_nonvolatile_pages = vrange_mark_nonvolatile_pages,
 	.fault_prepare = vrange_fault_prepare,
 	.install = vrange_install,
 	.fork_child = vrange_fork_child,

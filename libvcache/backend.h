@@ -62,6 +62,19 @@ struct backend_ops {
 	int (*mark_nonvolatile)(void *addr, size_t len, bool *ret_purged);
 
 	/*
+	 * Optional (NULL if the backend cannot): mark_nonvolatile for a
+	 * whole range in one call, reporting per page. vec holds one byte
+	 * per page of the range: 1 the page had been discarded, 0 it was
+	 * kept, VC_PAGE_UNKNOWN the call did not get to it (then nothing
+	 * was changed for that page). The range need not be BUSY: the
+	 * caller holds the object's lock, and uses a chunk's report only if
+	 * the chunk is still volatile once it claims it. 0 or -errno (the
+	 * vector is valid either way). Normal context.
+	 */
+	int (*mark_nonvolatile_pages)(void *addr, size_t len,
+				      unsigned char *vec);
+
+	/*
 	 * Signal context, chunk BUSY, just before install() in the fault
 	 * path. NULL when nothing is needed.
 	 */
@@ -91,6 +104,8 @@ struct backend_ops {
 	 */
 	int (*purge)(void *addr, size_t len);
 };
+
+#define VC_PAGE_UNKNOWN 0xff
 
 extern const struct backend_ops vc_backend_uffd;
 extern const struct backend_ops vc_backend_none;

@@ -38,6 +38,11 @@
  *               (fault-path regeneration or a pin); others wait for it
  *  bit   34     WAITERS: someone sleeps on the word (futex on its upper
  *               half) until BUSY is cleared
+ *  bit   35     KNOWN: a pin's prefetch (pin.c) already made the VOLATILE
+ *               chunk non-volatile in the kernel; its next claimer needs no
+ *               system call
+ *  bit   36     PURGED: that prefetch found a page of the chunk discarded
+ *               (the kernel has forgotten it; the chunk state remembers)
  * Pin counts and VOLATILE change only under the object's lock; BUSY is
  * claimed with compare-and-swap, also from the SIGBUS handler.
  */
@@ -45,6 +50,8 @@
 #define CHUNK_VOLATILE (1ull << 32)
 #define CHUNK_BUSY (1ull << 33)
 #define CHUNK_WAITERS (1ull << 34)
+#define CHUNK_KNOWN (1ull << 35)
+#define CHUNK_PURGED (1ull << 36)
 #define CHUNK_PIN_MAX ((1u << 20) - 1)
 
 #define OBJ_MAGIC_LIVE 0x76636f62u /* "vcob" */

@@ -6,12 +6,15 @@
  * chunk that is volatile asks the backend to make it non-volatile, which
  * tells whether a page of that chunk was purged; a chunk that was never
  * handed to the kernel (still inside the idle delay, or pinned already)
- * is known intact without a system call. The last unpin hands the chunk
- * back at once, or records a deadline for the idle thread (idle.c).
+ * is known intact without a system call. A backend that reports purges per
+ * page does this for all volatile chunks of the range in one call first
+ * (pin_prefetch()). The last unpin hands the chunk back at once, or
+ * records a deadline for the idle thread (idle.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -51,23 +54,29 @@ void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 }
 
 /*
- * First pin of a volatile chunk i, held BUSY: make it non-volatile, and
- * refill it if it lost pages. Returns 0 intact, 1 purged, or a negative
- * errno when the backend failed (then the chunk is left as it was). A
- * failing callback is reported in *ret_cb_err; the chunk then holds
- * writable zeros for the caller to refill.
+ * First pin of a volatile chunk i, held BUSY (s: its state when claimed):
+ * make it non-volatile, and refill it if it lost pages. pin_prefetch() may
+ * have done the first half already (CHUNK_KNOWN, CHUNK_PURGED). Returns 0
+ * intact, 1 purged, or a negative errno when the backend failed (then the
+ * chunk is left as it was). A failing callback is reported in
+ * *ret_cb_err; the chunk then holds writable zeros for the caller to
+ * refill.
  */
-static int pin_volatile_chunk(struct vcache_object *o, size_t i,
+static int pin_volatile_chunk(struct vcache_object *o, size_t i, uint64_t s,
 			      unsigned int flags, int *ret_cb_err)
 {
 	const struct backend_ops *b = o->cache->backend;
 	bool purged = false;
 	int err;
 
-	err = b->mark_nonvolatile(o->data + chunk_offset(o, i),
-				  chunk_map_length(o, i), &purged);
-	if (err < 0)
-		return err;
+	if (!(s & CHUNK_KNOWN)) {
+		err = b->mark_nonvolatile(o->data + chunk_offset(o, i),
+					  chunk_map_length(o, i), &purged);
+		if (err < 0)
+			return err;
+	}
+	/* A purge the prefetch took from the kernel is ours to report. */
+	purged |= (s & CHUNK_PURGED) != 0;
 	if (!purged)
 		return 0;
 	atomic_fetch_add(&o->cache->purges, 1);
@@ -80,6 +89,100 @@ static int pin_volatile_chunk(struct vcache_object *o, size_t i,
 	}
 	err = vc_chunk_fill_zero(o, i);
 	return err < 0 ? err : 1;
+}
+
+/* Chunk i is volatile, not BUSY, and the kernel still holds its purges. */
+static bool prefetchable(struct vcache_object *o, size_t i)
+{
+	uint64_t s = atomic_load(&o->chunks[i]);
+
+	return (s & (CHUNK_VOLATILE | CHUNK_BUSY | CHUNK_KNOWN)) ==
+	       CHUNK_VOLATILE;
+}
+
+/*
+ * Make every volatile, idle chunk of first..last non-volatile with one
+ * backend call per run of such chunks (vrange's per-page report), and
+ * record the result in the chunk's state, not on our stack: the object
+ * lock is dropped during the pin (waits, callbacks), and another pinner
+ * that claims such a chunk first must learn the purge the kernel has now
+ * forgotten. CHUNK_PURGED: a page of the chunk was discarded (sticky until
+ * the chunk is regenerated or pinned). CHUNK_KNOWN: the kernel holds the
+ * chunk non-volatile, so whoever claims it next needs no system call. A
+ * fault handler that regenerates the chunk meanwhile marks it volatile
+ * again and clears both; one that ran during the call itself may have
+ * done so before we set them, so then KNOWN is taken back (the next
+ * claimer asks the kernel again; PURGED at worst reports a purge that a
+ * fault has already repaired). Lock held.
+ */
+static void pin_prefetch(struct vcache_object *o, size_t first, size_t last)
+{
+	const struct backend_ops *b = o->cache->backend;
+	size_t nvol = 0;
+
+	if (!b->mark_nonvolatile_pages)
+		return;
+	for (size_t i = first; i <= last; i++)
+		nvol += prefetchable(o, i);
+	if (nvol < 2) /* one chunk: the claim's own call is as cheap */
+		return;
+	for (size_t i = first; i <= last;) {
+		size_t j = i, start, len;
+		unsigned char *vec;
+		uint64_t faults;
+
+		while (j <= last && prefetchable(o, j))
+			j++;
+		if (j == i) {
+			i++;
+			continue;
+		}
+		start = chunk_offset(o, i);
+		len = chunk_offset(o, j - 1) + chunk_map_length(o, j - 1) - start;
+		vec = malloc(len / vc_page_size);
+		if (!vec)
+			return; /* every claimer asks the kernel itself */
+		faults = atomic_load(&o->cache->faults);
+		(void)b->mark_nonvolatile_pages(o->data + start, len, vec);
+		for (size_t k = i; k < j; k++) {
+			size_t p0 = (chunk_offset(o, k) - start) / vc_page_size;
+			size_t np = chunk_map_length(o, k) / vc_page_size;
+			bool purged = false, unknown = false;
+
+			for (size_t q = p0; q < p0 + np; q++) {
+				purged |= vec[q] == 1;
+				unknown |= vec[q] == VC_PAGE_UNKNOWN;
+			}
+			atomic_fetch_or(&o->chunks[k],
+					(purged ? CHUNK_PURGED : 0) |
+						(unknown ? 0 : CHUNK_KNOWN));
+		}
+		if (atomic_load(&o->cache->faults) != faults)
+			for (size_t k = i; k < j; k++)
+				atomic_fetch_and(&o->chunks[k], ~CHUNK_KNOWN);
+		free(vec);
+		i = j;
+	}
+}
+
+/*
+ * A pin that failed part way leaves chunks the prefetch made non-volatile
+ * in the kernel: hand them back (their purge, if any, stays recorded in
+ * CHUNK_PURGED; their missing pages fault and regenerate). Lock held.
+ */
+static void pin_unprefetch(struct vcache_object *o, size_t from, size_t last)
+{
+	const struct backend_ops *b = o->cache->backend;
+
+	for (size_t i = from; i <= last; i++) {
+		uint64_t s = atomic_load(&o->chunks[i]);
+
+		if ((s & (CHUNK_KNOWN | CHUNK_BUSY)) != CHUNK_KNOWN)
+			continue;
+		(void)b->mark_volatile(o->data + chunk_offset(o, i),
+				       chunk_map_length(o, i));
+		atomic_fetch_and(&o->chunks[i], ~CHUNK_KNOWN);
+	}
 }
 
 /* Undo pins of chunks first..last-1 after a failure (lock held). */
@@ -129,6 +232,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			pthread_mutex_unlock(&o->lock);
 			return -EOVERFLOW;
 		}
+	pin_prefetch(o, first, last);
 	for (i = first; i <= last;) {
 		_Atomic uint64_t *st = &o->chunks[i];
 		uint64_t s = atomic_load(st);
@@ -167,7 +271,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		r = opened ? 0 : vc_backend_open(o->cache);
 		opened = opened || r == 0;
 		if (r == 0)
-			r = pin_volatile_chunk(o, i, flags, &cb_err);
+			r = pin_volatile_chunk(o, i, s, flags, &cb_err);
 		pthread_mutex_lock(&o->lock);
 		if (r < 0) {
 			/* The backend failed: nothing stays pinned. */
@@ -176,7 +280,8 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			err = r;
 			goto fail_unwind;
 		}
-		vc_chunk_release(o, i, CHUNK_VOLATILE);
+		vc_chunk_release(o, i,
+				 CHUNK_VOLATILE | CHUNK_KNOWN | CHUNK_PURGED);
 		purged |= r != 0;
 		i++;
 	}
@@ -191,6 +296,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 fail_unwind:
 	/* o->lock held; chunks first..i-1 carry our pins. */
 	pin_unwind(o, first, i);
+	pin_unprefetch(o, i, last);
 	pthread_mutex_unlock(&o->lock);
 	if (opened)
 		vc_backend_close(o->cache);

@@ -311,7 +311,8 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	 */
 	if (err == 0 && (s & CHUNK_VOLATILE) && chunk_pins(s) == 0)
 		(void)b->mark_volatile(o->data + off, chunk_map_length(o, i));
-	vc_chunk_release(o, i, 0);
+	/* Whole again and volatile again: a pin's prefetch report is void. */
+	vc_chunk_release(o, i, err == 0 ? CHUNK_KNOWN | CHUNK_PURGED : 0);
 out:
 	if (sigismember(&entry, SIGBUS))
 		pthread_sigmask(SIG_BLOCK, &bus, NULL);

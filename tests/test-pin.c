@@ -254,6 +254,36 @@ START_TEST(test_pin_checkerboard_refill)
 }
 END_TEST
 
+/*
+ * One pin over a whole object of 8 chunks, 2 of them purged: exactly those
+ * two are regenerated, once each, and the rest keep their pages. (On
+ * vrange this is one VRANGE_NONVOLATILE with a per-page vector.)
+ */
+START_TEST(test_pin_whole_regenerates_purged_only)
+{
+	vcache *c = tcache_new();
+	size_t n = 8, chunk = 2 * pagesz, size = n * chunk;
+	atomic_uint counts[8] = { 0 };
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	tobj_init(&t, 40);
+	o = tobj_create(c, "purged-only", size, chunk, &t);
+	t.chunk_calls = counts;
+	t.nchunks = n;
+	ck_assert_uint_eq(purge_range(data(o) + 2 * chunk + pagesz, pagesz), 1);
+	ck_assert_uint_eq(purge_range(data(o) + 5 * chunk, chunk), 2);
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_PURGED);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(atomic_load(&counts[i]), i == 2 || i == 5);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 START_TEST(test_pin_nested_whole)
 {
 	vcache *c = tcache_new();
@@ -426,6 +456,7 @@ int main(void)
 	tc = ttcase("checkerboard");
 	tcase_add_test(tc, test_pin_checkerboard_regenerate);
 	tcase_add_test(tc, test_pin_checkerboard_refill);
+	tcase_add_test(tc, test_pin_whole_regenerates_purged_only);
 	suite_add_tcase(s, tc);
 
 	tc = ttcase("nested");
