@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -348,6 +349,12 @@ static pid_t start_hog(void)
 	pid = fork();
 	if (pid != 0)
 		return pid;
+	/* Not the report pipe's writer (the parent waits for its EOF), and
+	 * gone with the child if the OOM killer takes the child first. */
+	close(report_fd);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(0);
 	for (size_t i = 0; i < steps; i++) {
 		char *p = mmap(NULL, BENCH_MIB, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -64,9 +64,7 @@ static long count_vmas(void)
 /* ---- objects: one child = one sample of one configuration ---- */
 
 enum { C_ONE, C_MANY, C_REMOVED, C_MAX };
-static const char *const c_label[C_MAX] = {
-	"1 object", "10,000 objects", "10,000 created, 9,999 removed",
-};
+static char c_label[C_MAX][48]; /* "1 object", "N objects", ... */
 
 struct csample {
 	double pin_delay100, pin_default, fault;
@@ -165,6 +163,10 @@ static void objects(void)
 	uint64_t bad[C_MAX] = { 0 }, np[C_MAX] = { 0 };
 	int err[C_MAX] = { 0 };
 
+	snprintf(c_label[C_ONE], sizeof(c_label[0]), "1 object");
+	snprintf(c_label[C_MANY], sizeof(c_label[0]), "%u objects", many);
+	snprintf(c_label[C_REMOVED], sizeof(c_label[0]),
+		 "%u created, %u removed", many, many - 1);
 	printf("\n## P6: hot pin + check + unpin of a 64 KiB object and one "
 	       "optimistic page fault\n##     (median of 50 per child), by objects ever created in the "
 	       "process (fresh child per sample, %u rounds interleaved)\n",
