@@ -61,7 +61,7 @@ struct conf {
 	uint64_t seed, expect_sum;
 	bool parked, skip;
 	char why[128];
-	uint64_t iters, bad, regen_pages;
+	uint64_t iters, bad, regen_pages, ops;
 	struct perf_series s;
 };
 
@@ -101,6 +101,7 @@ static void cookie_lock(struct conf *c, bool cas)
 
 static void op(struct conf *c)
 {
+	c->ops++;
 	switch (c->kind) {
 	case K_PLAIN_READ:
 		if (sum_words(c->buf, c->size) != c->expect_sum)
@@ -277,7 +278,7 @@ static void run_group(const char *title, struct conf *cs, size_t n)
 		perf_series_print(cs[i].label, &cs[i].s, cs[i].iters);
 		printf("      data: %llu bad of %llu checked cycles",
 		       (unsigned long long)cs[i].bad,
-		       (unsigned long long)(cs[i].iters * (perf.reps + 1) + 3));
+		       (unsigned long long)cs[i].ops);
 		if (cs[i].kind == K_COOKIE || cs[i].kind == K_DROPPABLE)
 			printf(", %llu pages found purged and regenerated",
 			       (unsigned long long)cs[i].regen_pages);
