@@ -22,6 +22,13 @@
  * --series FILE.csv adds a time series per mode (every --series-ms, default
  * 50 ms, from the child's start): visits, visits/s, regenerated MiB and
  * MiB/s, group memory, RSS; bench/plot.sh draws it.
+ * For issue 8's matrix (bench/perf.sh): --budget-pct P (repeatable) runs
+ * plain-lru once per budget of P% of the limit; --delay-ms sets the vcache
+ * modes' idle delay (default: the library's default options); --hog-pct P
+ * starts, after setup, a process in the same group that takes P% of the
+ * limit in 1 MiB steps over --hog-ramp-ms and holds it; --label names the
+ * scenario in the "RESULT" line printed per mode (median visits/s over the
+ * rounds, outcome, OOM kills, pages with wrong content).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,7 +60,11 @@ static struct {
 	bool skewed;
 	enum vcache_backend backend;
 	unsigned int series_ms;
+	int delay_ms;                 /* < 0: the library's default */
+	unsigned int hog_pct, hog_ramp_ms;
+	const char *label;
 } cfg = {
+	.delay_ms = -1, .hog_ramp_ms = 1000, .label = "-",
 	.limit = 64 * BENCH_MIB, .obj_size = 4 * BENCH_MIB,
 	.chunk = 64 * BENCH_KIB, .objects = 48, .rounds = 4, .timeout_s = 300,
 	.backend = VCACHE_BACKEND_UFFD, .series_ms = 50,
@@ -249,7 +261,13 @@ static void setup(enum mode mode)
 	int r;
 
 	if (mode <= VCACHE_OPT) {
-		r = bench_cache_new(cfg.backend, 0, &cache);
+		struct vcache_options o;
+
+		vcache_options_init(&o);
+		o.backend = cfg.backend;
+		if (cfg.delay_ms >= 0)
+			o.idle_delay_ms = (unsigned int)cfg.delay_ms;
+		r = vcache_new(&o, &cache);
 		if (r < 0)
 			report_error(r, "vcache_new");
 	}
@@ -316,10 +334,44 @@ static unsigned long visit(enum mode mode, unsigned int i)
 	return bad;
 }
 
+/*
+ * --hog-pct: a process in the same group (a fork inherits it) that takes
+ * memory step by step while the cache is in use, touching every page, and
+ * holds it until killed: pressure that changes under a running cache.
+ */
+static pid_t start_hog(void)
+{
+	size_t steps = cfg.limit / 100 * cfg.hog_pct / BENCH_MIB;
+	pid_t pid;
+
+	if (!cfg.hog_pct || !steps)
+		return 0;
+	pid = fork();
+	if (pid != 0)
+		return pid;
+	/* Not the report pipe's writer (the parent waits for its EOF), and
+	 * gone with the child if the OOM killer takes the child first. */
+	close(report_fd);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(0);
+	for (size_t i = 0; i < steps; i++) {
+		char *p = mmap(NULL, BENCH_MIB, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p != MAP_FAILED)
+			memset(p, 0x33, BENCH_MIB);
+		usleep((useconds_t)(cfg.hog_ramp_ms * 1000ull / steps));
+	}
+	for (;;)
+		pause();
+}
+
 static void child(enum mode mode)
 {
 	unsigned int order[MAX_OBJECTS];
 	struct msg m;
+	pid_t hog;
 	int r;
 
 	alarm(cfg.timeout_s); /* never outlive a stuck run */
@@ -328,6 +380,7 @@ static void child(enum mode mode)
 	if (r < 0)
 		report_error(r, "joining the cgroup");
 	setup(mode);
+	hog = start_hog();
 	for (unsigned int round = 0; round < cfg.rounds; round++) {
 		unsigned long bad = 0;
 		uint64_t t0 = bench_now_ns();
@@ -350,6 +403,14 @@ static void child(enum mode mode)
 	}
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_DONE;
+	if (hog > 0) { /* error: the hog's wait status, -1 if it is gone */
+		int st = 0;
+
+		if (kill(hog, 0) < 0 || waitpid(hog, &st, WNOHANG) == hog)
+			m.error = st ? st : -1;
+		kill(hog, SIGKILL);
+		waitpid(hog, NULL, 0);
+	}
 	report(&m);
 	_exit(0);
 }
@@ -425,7 +486,7 @@ static int run_mode(enum mode mode, struct result *res)
 		else if (m.type == MSG_ROUND && res->nrounds < MAX_ROUNDS)
 			res->rounds[res->nrounds++] = m;
 		else if (m.type == MSG_DONE)
-			res->have_done = true;
+			res->have_done = true, res->done = m;
 		else if (m.type == MSG_SAMPLE)
 			add_sample(res, &m);
 		else if (m.type == MSG_ERROR)
@@ -452,6 +513,45 @@ static int run_mode(enum mode mode, struct result *res)
 static double mib(double bytes)
 {
 	return bytes / (double)BENCH_MIB;
+}
+
+/*
+ * One line per mode for bench/perf.sh: visits per second (median over the
+ * rounds after the first, min..max; 0 when the child did not finish), how it ended, the
+ * group's OOM kills, pages read with wrong content, the hog's fate.
+ */
+static void print_result_line(enum mode mode, const struct result *res)
+{
+	double v[MAX_ROUNDS];
+	struct bench_summary s = { 0, 0, 0 };
+	unsigned long bad = 0;
+	char name[32];
+
+	/* Round 0 is the warm-up (first touch after setup), left out of the
+	 * throughput when there are more rounds. */
+	unsigned int first = res->nrounds > 1, n = 0;
+
+	for (unsigned int i = 0; i < res->nrounds; i++) {
+		if (i >= first)
+			v[n++] = cfg.objects * 1e9 / res->rounds[i].ns;
+		if (res->rounds[i].text[0])
+			bad += strtoul(res->rounds[i].text, NULL, 10);
+	}
+	if (n && res->have_done)
+		s = bench_summarize(v, n);
+	if (mode == PLAIN_LRU)
+		snprintf(name, sizeof(name), "lru-%zu",
+			 (cfg.budget * 100 + cfg.limit / 2) / cfg.limit);
+	else
+		snprintf(name, sizeof(name), "%s", mode_names[mode]);
+	printf("RESULT scenario=%s mode=%s visits_per_s=%.1f min=%.1f max=%.1f"
+	       " finished=%d status=%s%d oom_kills=%lld bad_pages=%lu"
+	       " hog=%s\n", cfg.label, name, s.median, s.min, s.max,
+	       res->have_done, WIFSIGNALED(res->status) ? "signal" : "exit",
+	       WIFSIGNALED(res->status) ? WTERMSIG(res->status) :
+	       WEXITSTATUS(res->status), (long long)res->oom_kills, bad,
+	       !cfg.hog_pct ? "none" : !res->have_done ? "?" :
+	       res->done.error == 0 ? "alive" : "gone");
 }
 
 static void print_result(enum mode mode, struct result *res)
@@ -502,6 +602,7 @@ static void print_result(enum mode mode, struct result *res)
 		       bench_fmt_ns(b, sizeof(b), s.min),
 		       bench_fmt_ns(c, sizeof(c), s.max));
 	}
+	print_result_line(mode, res);
 }
 
 static void usage(const char *argv0)
@@ -511,7 +612,9 @@ static void usage(const char *argv0)
 	       "[--budget-mib N]\n"
 	       "  [--objects N] [--object-mib N] [--chunk-kib N] "
 	       "[--rounds N] [--skewed] [--cheap]\n"
-	       "  [--series FILE.csv] [--series-ms N]\n", argv0);
+	       "  [--series FILE.csv] [--series-ms N] [--delay-ms N]\n"
+	       "  [--budget-pct P]... [--hog-pct P] [--hog-ramp-ms N] "
+	       "[--label NAME]\n", argv0);
 }
 
 int main(int argc, char **argv)
@@ -529,14 +632,20 @@ int main(int argc, char **argv)
 		{ "cheap", no_argument, NULL, 'C' },
 		{ "series", required_argument, NULL, 'S' },
 		{ "series-ms", required_argument, NULL, 'T' },
+		{ "delay-ms", required_argument, NULL, 'D' },
+		{ "budget-pct", required_argument, NULL, 'P' },
+		{ "hog-pct", required_argument, NULL, 'H' },
+		{ "hog-ramp-ms", required_argument, NULL, 'R' },
+		{ "label", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	unsigned int budget_pct[8], nbudgets = 0;
 	bool want[MODE_MAX] = { false }, any = false;
 	const char *reason;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCS:T:h", opts,
+	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCS:T:D:P:H:R:L:h", opts,
 				NULL)) != -1) {
 		unsigned long v = optarg ? strtoul(optarg, NULL, 0) : 0;
 		int k;
@@ -567,6 +676,14 @@ int main(int argc, char **argv)
 		case 'k': cfg.skewed = true; break;
 		case 'C': bench_set_cheap_content(true); break;
 		case 'T': cfg.series_ms = v ? (unsigned int)v : 1; break;
+		case 'D': cfg.delay_ms = (int)v; break;
+		case 'P':
+			if (nbudgets < 8 && v >= 1 && v <= 200)
+				budget_pct[nbudgets++] = (unsigned int)v;
+			break;
+		case 'H': cfg.hog_pct = v > 90 ? 90 : (unsigned int)v; break;
+		case 'R': cfg.hog_ramp_ms = (unsigned int)v; break;
+		case 'L': cfg.label = optarg; break;
 		case 'S':
 			series = fopen(optarg, "we");
 			if (!series) {
@@ -602,6 +719,12 @@ int main(int argc, char **argv)
 	       cfg.objects, cfg.obj_size / BENCH_MIB,
 	       cfg.objects * cfg.obj_size / BENCH_MIB, cfg.chunk / BENCH_KIB,
 	       cfg.limit / BENCH_MIB, cfg.budget / BENCH_MIB, cfg.rounds);
+	if (cfg.hog_pct)
+		printf("# after setup a hog in the same group takes %u%% of "
+		       "the limit in 1 MiB steps over %u ms and holds it\n",
+		       cfg.hog_pct, cfg.hog_ramp_ms);
+	if (cfg.delay_ms >= 0)
+		printf("# vcache idle delay %d ms\n", cfg.delay_ms);
 	printf("# each round makes %u visits, %s; a visit checks one word "
 	       "per page\n", cfg.objects, cfg.skewed ?
 	       "80% of them to a hot 20% of the objects" :
@@ -622,11 +745,19 @@ int main(int argc, char **argv)
 			       vcache_backend_name(cfg.backend), reason);
 			continue;
 		}
-		if (run_mode(k, &res) == 0) {
-			print_result(k, &res);
-			write_series(k, &res);
+		for (unsigned int b = 0; b < (k == PLAIN_LRU && nbudgets ?
+					      nbudgets : 1); b++) {
+			if (k == PLAIN_LRU && nbudgets) {
+				cfg.budget = cfg.limit / 100 * budget_pct[b];
+				printf("  budget %u%% of the limit: %zu MiB\n",
+				       budget_pct[b], cfg.budget / BENCH_MIB);
+			}
+			if (run_mode(k, &res) == 0) {
+				print_result(k, &res);
+				write_series(k, &res);
+			}
+			free(res.samples);
 		}
-		free(res.samples);
 	}
 	if (series && fclose(series) != 0) {
 		perror("--series");

@@ -12,4 +12,9 @@ echo "### pin.csv"; cat /tmp/pin.csv; echo "### end pin.csv"
 ./bench-regen --mib 8 --reps 5 --backend uffd --backend vrange
 ./bench-pressure --backend vrange --objects 24 --object-mib 4 --limit-mib 48 --rounds 2
 ./bench-pressure --backend uffd --objects 24 --object-mib 4 --limit-mib 48 --rounds 2 --mode vcache-pin --mode vcache-opt
+# Issue 8's P2/P3, P4 and P6 (bench/perf.sh on the host), per backend.
+for be in uffd vrange; do
+	./bench-perf --backend $be --only P2,P4,P6t --reps 5 --sample-ms 200 --faults 20 --thread-ms 400
+	./bench-scale --backend $be --only objects --reps 3 --many 2000
+done
 exit 0

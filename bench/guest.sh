@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 build=${BUILD:-build-bench}
 out=$(mkdir -p "${1:-$build/guest}" && cd "${1:-$build/guest}" && pwd)
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
-ninja -C "$build" bench/bench-pin bench/bench-regen bench/bench-pressure bench/bench-many
+ninja -C "$build" bench/bench-pin bench/bench-regen bench/bench-pressure \
+	bench/bench-many bench/bench-perf bench/bench-scale
 extra=$out/extra
 rm -rf "$extra"
 mkdir -p "$extra"
-cp "$build"/bench/bench-{pin,regen,pressure,many} "$extra/"
+cp "$build"/bench/bench-{pin,regen,pressure,many,perf,scale} "$extra/"
 cp bench/guest-run.sh "$extra/run.sh"
 VCACHE_KERNEL_LOG=$out/guest.log VCACHE_QEMU_MEM=${VCACHE_QEMU_MEM:-1G} \
 	kernel/run-tests.sh --tests extra --extra-dir "$extra"

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Issue 8's table in one command: P1-P4 and the thread part of P6
+# (bench-perf), P6 object scaling and objects per process (bench-scale),
+# P5 the pressure matrix and P3's OOM count (bench-pressure in memory
+# cgroups), then a summary with the issue's goals. Usage:
+#   bench/perf.sh [--quick] [OUTDIR]
+# BUILD: build dir (default build-perf, a release build made if missing).
+# Needs root for the cgroups (P5, objects per process) and tracefs for the
+# syscall counts (mounted here if absent and we are root). About 6 min;
+# --quick about 1.5 min (fewer samples, 3 of the 5 limits).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=
+if [ "${1:-}" = --quick ]; then quick=--quick; shift; fi
+build=${BUILD:-build-perf}
+out=${1:-$build/perf}
+if [ ! -f "$build/build.ninja" ]; then
+	meson setup "$build" -Dbuildtype=release >/dev/null
+fi
+ninja -C "$build" bench/bench-perf bench/bench-scale bench/bench-pressure \
+	>/dev/null
+mkdir -p "$out"
+b=$build/bench
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | head -1)
+if [ ! -e /sys/kernel/tracing/trace_pipe ] && [ "$(id -u)" = 0 ]; then
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null &&
+		echo "(mounted tracefs on /sys/kernel/tracing for syscall counts)"
+fi
+{
+	echo "# bench/perf.sh $quick: commit $commit${dirty:+ (plus uncommitted changes)}, $(date -u '+%F %T UTC')"
+	echo "# reproduce: git checkout $commit && BUILD=$build bench/perf.sh $quick $out"
+} | tee "$out/summary.txt"
+
+run() { # name, command...: output to OUTDIR/name.txt, and to the terminal
+	local name=$1; shift
+	echo "== $name: $*"
+	"$@" > "$out/$name.txt"
+	grep -E '^  RATIO|^  RESULT|skipped' "$out/$name.txt" || true
+}
+run perf  "$b/bench-perf" $quick
+# P2 again with a generator at memory speed: the cheapest regeneration,
+# so the hardest baseline for the library.
+run perf-cheap "$b/bench-perf" $quick --cheap --only P2
+run scale "$b/bench-scale" $quick
+
+# P5: 48 x 4 MiB = 192 MiB; limits as % of the data; three patterns.
+rounds=6 pcts="25 50 75 100 125"
+if [ -n "$quick" ]; then rounds=2 pcts="25 75 125"; fi
+: > "$out/p5.txt"
+for pct in $pcts; do
+	lim=$((192 * pct / 100))
+	for pat in uniform skewed hog; do
+		extra=()
+		case $pat in
+		skewed) extra=(--skewed) ;;
+		hog) extra=(--hog-pct 50 --hog-ramp-ms 1500) ;;
+		esac
+		label=$pct%-$pat
+		echo "== P5 $label (limit $lim MiB)"
+		"$b/bench-pressure" --limit-mib "$lim" --rounds "$rounds" \
+			--label "$label" "${extra[@]}" --mode vcache-pin \
+			--mode vcache-opt --mode plain-lru --budget-pct 25 \
+			--budget-pct 50 --budget-pct 75 --budget-pct 100 \
+			>> "$out/p5.txt"
+		# P3: the same scenario, pin mode with a 100 ms idle delay.
+		"$b/bench-pressure" --limit-mib "$lim" --rounds "$rounds" \
+			--label "$label" "${extra[@]}" --mode vcache-pin \
+			--delay-ms 100 | sed 's/mode=vcache-pin/mode=pin-d100/' \
+			>> "$out/p5.txt"
+	done
+done
+
+# The summary: bar = best LRU budget of the scenario that finished
+# without an OOM kill in its group (a budget that survives only because
+# the kernel killed the neighbour is not a win).
+awk '
+/^RESULT/ {
+	for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+	s = f["scenario"]; m = f["mode"]
+	if (!(s in seen)) { seen[s] = 1; order[++n] = s }
+	v[s, m] = f["finished"] ? f["visits_per_s"] : 0
+	oom[s, m] = f["oom_kills"]; bad += f["bad_pages"]
+	if (m ~ /^lru-/ && f["finished"] && f["oom_kills"] == 0 &&
+	    v[s, m] > best[s]) { best[s] = v[s, m]; bestm[s] = m }
+	if (m ~ /^lru-/ && oom[s, m] > 0) lru_oom++
+	if (m ~ /^vcache-/) { runs++; vc_oom += oom[s, m] > 0 }
+	if (m == "pin-d100") { d100++; d100_oom += oom[s, m] > 0 }
+}
+END {
+	printf "\nP5 pressure matrix: visits/s (median of rounds); bar = best LRU budget without OOM kill\n"
+	printf "%-14s %10s %10s %10s %-8s %8s %8s %10s\n", "scenario", "pin", "optimistic", "best LRU", "(budget)", "pin/LRU", "opt/LRU", "pin d100"
+	for (i = 1; i <= n; i++) {
+		s = order[i]; b = best[s]
+		rp = b ? v[s, "vcache-pin"] / b : 0; ro = b ? v[s, "vcache-opt"] / b : 0
+		printf "%-14s %10.1f %10.1f %10.1f %-8s %7.2fx %7.2fx %10.1f%s\n", s, v[s, "vcache-pin"], v[s, "vcache-opt"], b, bestm[s], rp, ro, v[s, "pin-d100"], (oom[s, "pin-d100"] > 0 ? " OOM" : "")
+		if (b) { np += rp >= 1; no += ro >= 1; nb++ }
+		if (rp && (minp == "" || rp < minp)) minp = rp; if (rp > maxp) maxp = rp
+		if (ro && (mino == "" || ro < mino)) mino = ro; if (ro > maxo) maxo = ro
+	}
+	printf "RESULT P5 optimistic >= best LRU in %d of %d scenarios (x%.2f..x%.2f), pin in %d of %d (x%.2f..x%.2f)\n", no, nb, mino, maxo, np, nb, minp, maxp
+	printf "RESULT P5 vcache runs with an OOM kill in the group: %d of %d; LRU runs with one: %d\n", vc_oom, runs, lru_oom
+	printf "RESULT P3 pin with 100 ms idle delay: %d of %d pressure runs with an OOM kill\n", d100_oom, d100
+	printf "RESULT P5 pages with wrong content, all runs: %d\n", bad
+}' "$out/p5.txt" | tee -a "$out/summary.txt"
+
+{
+	echo
+	echo "Ratios and results (details in $out/perf.txt, scale.txt, p5.txt):"
+	grep -hE '^  RATIO|RESULT P6|data: [1-9]' "$out/perf.txt" || true
+	echo "(P2 with --cheap content)"
+	grep -hE '^  RATIO|data: [1-9]' "$out/perf-cheap.txt" || true
+	grep -hE '^  RATIO|RESULT P6|data: [1-9]' "$out/scale.txt" || true
+} | tee -a "$out/summary.txt"
+echo "== all output in $out"
