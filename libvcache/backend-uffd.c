@@ -193,7 +193,7 @@ void vc_uffd_fork_lock(bool lock)
 
 static int uffd_probe(const char **ret_reason)
 {
-	int fd, err;
+	int fd = -1, err;
 
 	err = uffd_open(&fd, ret_reason);
 	if (err < 0)
@@ -205,7 +205,7 @@ static int uffd_probe(const char **ret_reason)
 static int uffd_get(void)
 {
 	const char *reason;
-	int err = 0, fd;
+	int err = 0, fd = -1;
 
 	pthread_mutex_lock(&uffd_lock);
 	if (uffd_users == 0) {
