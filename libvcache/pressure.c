@@ -531,7 +531,12 @@ static int start(void)
  */
 static void fork_child(void)
 {
-	pthread_mutex_init(&lock, NULL);
+	/*
+	 * fork_prepare() took it on this very thread: unlock, not re-init
+	 * (re-initialising a held mutex is undefined, and TSan then sees it
+	 * held for ever and reports every later lock order as a cycle).
+	 */
+	pthread_mutex_unlock(&lock);
 	if (!running)
 		return;
 	running = false;
@@ -603,9 +608,9 @@ void vc_pressure_unsubscribe(vc_pressure_fn fn, void *userdata)
 			break;
 		}
 	if (nsubs == 0 && running) {
-		uint64_t stop = STOP;
+		uint64_t cmd = STOP;
 
-		(void)!write(stop_fd, &stop, sizeof(stop));
+		(void)!write(stop_fd, &cmd, sizeof(cmd));
 		t = thread;
 		fd = stop_fd;
 		stop_fd = -1;
