@@ -350,6 +350,8 @@ START_TEST(test_purge_order_pressure)
 			"(the kernel reclaims by itself elsewhere)");
 	}
 	tcache_free(c);
+	SKIP_IF(UNDER_TSAN, "TSan's shadow memory counts against the cgroup "
+		"limit (the child is OOM-killed)");
 	SKIP_IF(cgroup_create(&cg, "vcache-order", LIMIT_MB * MiB, why,
 			      sizeof(why)) < 0, "%s", why);
 	st = run_in_child(order_child, &cg);
@@ -429,6 +431,8 @@ START_TEST(test_purge_pressure_level)
 
 	SKIP_UNLESS_PURGING(c);
 	tcache_free(c);
+	SKIP_IF(UNDER_TSAN, "TSan's shadow memory counts against the cgroup "
+		"limit (the child is OOM-killed)");
 	SKIP_IF(cgroup_create(&cg, "vcache-level", LEVEL_LIMIT_MB * MiB, why,
 			      sizeof(why)) < 0, "%s", why);
 	st = run_in_child(level_child, &cg);
