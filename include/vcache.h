@@ -580,12 +580,13 @@ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
  * VCACHE_SIGBUS_REINSTALL in flags a replaced handler is installed again
  * on top, the current action becoming the one it passes foreign SIGBUSes
  * to (see "Living with other SIGBUS users" below), and the return value
- * is still VCACHE_SIGBUS_REPLACED (it was). While a soft cache exists the
- * library's SIGSEGV handler is needed too and is checked the same way:
- * VCACHE_SIGBUS_REPLACED if either handler was replaced, and
- * VCACHE_SIGBUS_REINSTALL puts back each one that was. -EINVAL for
- * unknown flags, or the negative errno of sigaction(2). Thread-safe; not
+ * is still VCACHE_SIGBUS_REPLACED (it was). -EINVAL for unknown flags,
+ * or the negative errno of sigaction(2). Thread-safe; not
  * async-signal-safe.
+ *
+ * While a soft cache exists the library's SIGSEGV handler is needed too
+ * and is checked the same way: VCACHE_SIGBUS_REPLACED if either handler
+ * was replaced, and VCACHE_SIGBUS_REINSTALL puts back each one that was.
  *
  * Do not use VCACHE_SIGBUS_REINSTALL over a handler that itself chains to
  * the library (one installed after vcache_new() that calls the action it
