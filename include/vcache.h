@@ -37,10 +37,14 @@
  * handler with sigaction() (SA_SIGINFO | SA_NODEFER | SA_RESTART; the
  * area lookup uses GNU libsigsegv's dispatcher, not its global handler,
  * which would discard handlers installed before it). A SIGSEGV that is not
- * a SEGV_ACCERR on a purged page of a soft object goes to the handler that
- * was installed before the library's, with that handler's mask and flags,
- * or gets the default action: a program's own handler, a runtime's or a
- * sanitizer's installed first keeps working unchanged. A handler (or
+ * a SEGV_ACCERR on a purged page of a soft object goes to the action
+ * installed before the library's, applied by the same rules as a foreign
+ * SIGBUS (see "Living with other SIGBUS users"; SIGSEGV has no
+ * asynchronous positive si_code, so with SIG_IGN only sent SIGSEGVs,
+ * si_code <= 0, are ignored): a program's own handler, a runtime's or a
+ * sanitizer's installed first keeps working unchanged. vcache_new()
+ * re-installs the SIGSEGV handler over SIG_DFL and SIG_IGN, and
+ * vcache_sigbus_check() checks and re-installs it too. A handler (or
  * libsigsegv's sigsegv_install_handler()) installed *after* the first soft
  * cache must pass faults it does not recognise to the handler it
  * replaced, as sigaction() returned it; libsigsegv's does not, so a
@@ -72,14 +76,15 @@
  * Any signal handler may read objects optimistically (a purged page is
  * regenerated from inside it), also when it interrupts the library itself
  * (a pin's page probe, a regeneration), with two conditions:
- *  - SIGBUS must not be blocked while it runs (not in its sa_mask): the
- *    kernel kills a thread that faults with SIGBUS blocked before any
- *    handler runs. (The library's own work unblocks SIGBUS for itself,
- *    whatever mask it was called with: under TSan, or chained to from a
- *    handler without SA_NODEFER, everything still works.)
+ *  - SIGBUS (SIGSEGV for soft objects) must not be blocked while it runs
+ *    (not in its sa_mask): the kernel kills a thread that faults with it
+ *    blocked before any handler runs. (The library's own work unblocks
+ *    SIGBUS and SIGSEGV for itself, whatever mask it was called with:
+ *    under TSan, or chained to from a handler without SA_NODEFER,
+ *    everything still works.)
  *  - impossible case: it must not need a purged page of a chunk that its
- *    own thread is regenerating or pinning at that moment (the handler
- *    would wait for itself). The library then writes "vcache: object
+ *    own thread is regenerating, pinning or purging (vcache_purge*()) at
+ *    that moment (the handler would wait for itself). The library then writes "vcache: object
  *    '<name>' at offset <n>: this thread touched a purged page of a chunk
  *    it is regenerating or pinning itself ..." to stderr and aborts (after
  *    calling on_regen_failure with -EDEADLK, which may siglongjmp()). It
@@ -579,6 +584,10 @@ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
  * is still VCACHE_SIGBUS_REPLACED (it was). -EINVAL for unknown flags,
  * or the negative errno of sigaction(2). Thread-safe; not
  * async-signal-safe.
+ *
+ * While a soft cache exists the library's SIGSEGV handler is needed too
+ * and is checked the same way: VCACHE_SIGBUS_REPLACED if either handler
+ * was replaced, and VCACHE_SIGBUS_REINSTALL puts back each one that was.
  *
  * Do not use VCACHE_SIGBUS_REINSTALL over a handler that itself chains to
  * the library (one installed after vcache_new() that calls the action it

@@ -80,13 +80,13 @@ static int soft_get(void)
 	int err = 0;
 
 	pthread_mutex_lock(&soft_lock);
-	if (soft_users == 0) {
-		err = vc_sigsegv_install();
-		if (err == 0)
-			mem_open();
-	}
-	if (err == 0)
-		soft_users++;
+	/*
+	 * Every get, not only the first: it counts, and it takes the place
+	 * back from a SIG_DFL/SIG_IGN set since (as vc_sigbus_install()).
+	 */
+	err = vc_sigsegv_install();
+	if (err == 0 && soft_users++ == 0)
+		mem_open();
 	pthread_mutex_unlock(&soft_lock);
 	return err;
 }
@@ -99,8 +99,8 @@ static void soft_put(void)
 
 		if (fd >= 0)
 			close(fd);
-		vc_sigsegv_uninstall();
 	}
+	vc_sigsegv_uninstall();
 	pthread_mutex_unlock(&soft_lock);
 }
 

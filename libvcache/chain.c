@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chain.c - handing a SIGBUS that is not ours to the previous action
+ * chain.c - handing a SIGBUS or SIGSEGV that is not ours to the previous
+ * action
+ *
+ * Both of the library's fault handlers use this code: SIGBUS (sigbus.c,
+ * backends uffd and vrange) and SIGSEGV (sigsegv.c, backend soft). Each
+ * signal has its own previous action; the rules below are the same, with
+ * SIGBUS's one asynchronous positive code (BUS_MCEERR_AO) the only
+ * difference. "SIGBUS" below stands for either.
  *
  * The previous action is applied as the kernel would have applied it had
  * the library never installed a handler:
@@ -54,20 +61,47 @@
 
 #include "internal.h"
 
-static struct sigaction prev_slots[2];
-static _Atomic unsigned int prev_index;
+/* [0]: SIGBUS, [1]: SIGSEGV. */
+static struct {
+	struct sigaction slots[2];
+	_Atomic unsigned int index;
+} prev[2];
 
-void vc_chain_set_previous(const struct sigaction *sa)
+static unsigned int which(int sig)
 {
-	unsigned int next = (atomic_load(&prev_index) + 1) & 1;
-
-	prev_slots[next] = *sa;
-	atomic_store(&prev_index, next);
+	return sig == SIGSEGV;
 }
 
-void vc_chain_get_previous(struct sigaction *ret)
+void vc_chain_set_previous(int sig, const struct sigaction *sa)
 {
-	*ret = prev_slots[atomic_load(&prev_index) & 1];
+	unsigned int w = which(sig);
+	unsigned int next = (atomic_load(&prev[w].index) + 1) & 1;
+
+	prev[w].slots[next] = *sa;
+	atomic_store(&prev[w].index, next);
+}
+
+void vc_chain_get_previous(int sig, struct sigaction *ret)
+{
+	unsigned int w = which(sig);
+
+	*ret = prev[w].slots[atomic_load(&prev[w].index) & 1];
+}
+
+/* A positive si_code the kernel sends like kill() does (not a fault). */
+static bool async_code(int sig, int code)
+{
+	return sig == SIGBUS && code == BUS_MCEERR_AO;
+}
+
+static bool is_ours(int sig, const struct sigaction *sa)
+{
+	return sig == SIGSEGV ? vc_sigsegv_is_ours(sa) : vc_sigbus_is_ours(sa);
+}
+
+static int reinstall(int sig)
+{
+	return sig == SIGSEGV ? vc_sigsegv_reinstall() : vc_sigbus_reinstall();
 }
 
 /* Die of sig with the given siginfo, as the default action would. */
@@ -89,7 +123,7 @@ static void default_action(int sig, siginfo_t *si)
 	sigaddset(&set, sig);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	/*
-	 * Not reached for SIGBUS. Should the kernel still hold it back,
+	 * Not reached for SIGBUS or SIGSEGV. Should the kernel still hold it back,
 	 * returning re-executes a fault, which then meets SIG_DFL.
 	 */
 }
@@ -164,17 +198,17 @@ static bool same_action(const struct sigaction *a, const struct sigaction *b)
 	return a->sa_handler == b->sa_handler && a->sa_flags == b->sa_flags;
 }
 
-void vc_sigbus_chain(int sig, siginfo_t *si, void *uc)
+void vc_chain(int sig, siginfo_t *si, void *uc)
 {
 	struct sigaction prev, before, after;
 	sigset_t mask, saved;
 	bool have_before;
 
-	vc_chain_get_previous(&prev);
+	vc_chain_get_previous(sig, &prev);
 
 	/* sa_handler and sa_sigaction share storage: test it either way. */
 	if (prev.sa_handler == SIG_IGN) {
-		if (si->si_code <= 0 || si->si_code == BUS_MCEERR_AO)
+		if (si->si_code <= 0 || async_code(sig, si->si_code))
 			return;
 		default_action(sig, si);
 		return;
@@ -190,7 +224,7 @@ void vc_sigbus_chain(int sig, siginfo_t *si, void *uc)
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
 		sigemptyset(&dfl.sa_mask);
-		vc_chain_set_previous(&dfl); /* fires once, as it would have */
+		vc_chain_set_previous(sig, &dfl); /* fires once, as it would have */
 	}
 
 	/* Run it with the mask the kernel would have given it. */
@@ -204,7 +238,7 @@ void vc_sigbus_chain(int sig, siginfo_t *si, void *uc)
 
 	/* Did it change the action while it ran? See the top of the file. */
 	if (have_before && sigaction(sig, NULL, &after) == 0 &&
-	    !same_action(&before, &after) && !vc_sigbus_is_ours(&after) &&
+	    !same_action(&before, &after) && !is_ours(sig, &after) &&
 	    (after.sa_handler == SIG_DFL || after.sa_handler == SIG_IGN))
-		(void)vc_sigbus_reinstall();
+		(void)reinstall(sig);
 }

@@ -205,15 +205,26 @@ void vc_page_size_init(void);
 int vc_sigbus_install(void);
 void vc_sigbus_uninstall(void);
 bool vc_sigbus_probe_pages(void *addr, size_t len);
-void vc_sigbus_open(void);  /* normal context; nests */
+void vc_sigbus_open(void);  /* normal context; nests; SIGSEGV too */
 void vc_sigbus_close(void);
 int vc_sigbus_reinstall(void); /* async-signal-safe */
 bool vc_sigbus_is_ours(const struct sigaction *sa);
+/*
+ * The signals a purged page raises: SIGBUS (uffd, vrange), SIGSEGV (soft).
+ * Work that may touch purged memory unblocks both (a callback may read an
+ * object of a cache with the other backend); vc_fault_unblock() returns
+ * the ones that were blocked, for vc_fault_reblock(). Async-signal-safe.
+ */
+void vc_fault_unblock(sigset_t *ret_blocked);
+void vc_fault_reblock(const sigset_t *blocked);
 
-/* chain.c: the action installed before ours, and passing signals to it. */
-void vc_chain_set_previous(const struct sigaction *sa);
-void vc_chain_get_previous(struct sigaction *ret);
-void vc_sigbus_chain(int sig, siginfo_t *si, void *uc);
+/*
+ * chain.c: the action installed before ours (one per signal: SIGBUS,
+ * SIGSEGV), and passing signals to it.
+ */
+void vc_chain_set_previous(int sig, const struct sigaction *sa);
+void vc_chain_get_previous(int sig, struct sigaction *ret);
+void vc_chain(int sig, siginfo_t *si, void *uc);
 
 /* lost.c: a backend that lost its descriptor. */
 int vc_cache_lost(struct vcache *c); /* 0 or the cache's lost errno */
@@ -277,6 +288,10 @@ void vc_sigsegv_uninstall(void);
 int vc_sigsegv_register(void *addr, size_t len, void *arg, void **ret_ticket);
 void vc_sigsegv_unregister(void *ticket);
 void *vc_sigsegv_lookup(uintptr_t addr); /* async-signal-safe */
+int vc_sigsegv_reinstall(void); /* async-signal-safe */
+bool vc_sigsegv_is_ours(const struct sigaction *sa);
+/* vcache_sigbus_check()'s SIGSEGV half: 0, 1 (replaced) or -errno. */
+int vc_sigsegv_check(bool reinstall);
 
 /* purge.c */
 size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end);

@@ -17,6 +17,16 @@
  * The cgroup is looked up in /proc/self/cgroup at the standard mount
  * points (/sys/fs/cgroup for v2, /sys/fs/cgroup/memory for v1) and looked
  * up again when the process moves to another group.
+ *
+ * Descriptors closed behind our back (close_range() in a daemon, as in
+ * lost.c): every descriptor's identity (st_dev, st_ino) is recorded when
+ * opened, and one that reports POLLNVAL, or an event while its number
+ * names another file, is dropped without being read, written or closed -
+ * the number may be the program's now. The watcher then keeps polling
+ * usage on its timeout, and is stopped by a generation counter it checks
+ * on every wake (at most a second), not only by its eventfd. Limitation:
+ * all eventfds share one inode, so an eventfd of the program reusing the
+ * number of one of ours cannot be told apart.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -42,11 +53,41 @@
 
 enum source_kind { SRC_STOP, SRC_EVENTFD, SRC_PSI, SRC_KERNFS };
 
+/* Which file a descriptor was when we opened it. */
+struct fdid {
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct fdid fd_id(int fd)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return (struct fdid){ 0, 0 };
+	return (struct fdid){ st.st_dev, st.st_ino };
+}
+
+static bool fd_is(int fd, struct fdid id)
+{
+	struct stat st;
+
+	return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == id.dev &&
+	       st.st_ino == id.ino;
+}
+
+static void close_if(int fd, struct fdid id)
+{
+	if (fd_is(fd, id))
+		close(fd);
+}
+
 struct source {
 	int fd;
 	int aux; /* a file the eventfd is tied to, kept open */
 	enum source_kind kind;
 	const char *why;
+	struct fdid fid, aid;
 };
 
 struct scope {
@@ -65,6 +106,8 @@ static unsigned int nsubs;
 static pthread_t thread;
 static bool running;
 static int stop_fd = -1;
+static struct fdid stop_id;
+static _Atomic unsigned int generation; /* a thread runs while it has its own */
 static sem_t started;
 static _Atomic int cur_level;
 static char last_self[512]; /* /proc/self/cgroup as last sampled, lock */
@@ -197,7 +240,7 @@ static void add_source(struct source *src, int *n, int fd, int aux,
 			close(aux);
 		return;
 	}
-	src[*n] = (struct source){ fd, aux, kind, why };
+	src[*n] = (struct source){ fd, aux, kind, why, fd_id(fd), fd_id(aux) };
 	(*n)++;
 }
 
@@ -284,11 +327,31 @@ static int sources_open(struct source *src, const struct scope *s)
 static void sources_close(struct source *src, int n)
 {
 	for (int i = 1; i < n; i++) {
-		close(src[i].fd);
-		if (src[i].aux >= 0)
-			close(src[i].aux);
+		close_if(src[i].fd, src[i].fid);
+		close_if(src[i].aux, src[i].aid);
 	}
 }
+
+/* Drop sources whose descriptors were closed (or reused) behind our back. */
+static void drop_lost(struct source *src, struct pollfd *pfd, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!pfd[i].revents || src[i].fd < 0)
+			continue;
+		if ((pfd[i].revents & POLLNVAL) ||
+		    !fd_is(src[i].fd, src[i].fid)) {
+			src[i].fd = -1; /* poll() skips it from now on */
+			src[i].aux = -1;
+			pfd[i].revents = 0;
+		}
+	}
+}
+
+struct watch_arg {
+	int fd;
+	struct fdid id;
+	unsigned int gen;
+};
 
 static uint64_t meminfo(const char *key)
 {
@@ -376,7 +439,7 @@ static void notify(const struct vc_pressure_event *ev)
 
 static void *watch_main(void *arg)
 {
-	int sfd = (int)(intptr_t)arg;
+	struct watch_arg wa = *(struct watch_arg *)arg;
 	struct source src[MAX_FDS];
 	struct pollfd pfd[MAX_FDS];
 	struct scope s;
@@ -385,7 +448,9 @@ static void *watch_main(void *arg)
 
 	sem_post(&started); /* see start() */
 	scope_find(&s);
-	src[0] = (struct source){ sfd, -1, SRC_STOP, "stop" };
+	free(arg);
+	src[0] = (struct source){ wa.fd, -1, SRC_STOP, "stop", wa.id,
+				  fd_id(-1) };
 	n = sources_open(src, &s);
 	for (;;) {
 		struct vc_pressure_event ev;
@@ -400,10 +465,14 @@ static void *watch_main(void *arg)
 		r = poll(pfd, (nfds_t)n, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
+		if (atomic_load(&generation) != wa.gen)
+			break;
+		if (r > 0)
+			drop_lost(src, pfd, n);
 		if (pfd[0].revents) {
 			uint64_t v = 0;
 
-			(void)!read(sfd, &v, sizeof(v));
+			(void)!read(src[0].fd, &v, sizeof(v));
 			if (v >= STOP)
 				break;
 			/* A kick is no sign of pressure: just look again. */
@@ -480,7 +549,7 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 	moved = strcmp(last_self, s.self) != 0;
 	if (moved)
 		memcpy(last_self, s.self, sizeof(last_self));
-	if (moved && running) {
+	if (moved && running && fd_is(stop_fd, stop_id)) {
 		uint64_t kick = KICK;
 
 		(void)!write(stop_fd, &kick, sizeof(kick));
@@ -491,20 +560,28 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 /* lock held */
 static int start(void)
 {
+	struct watch_arg *wa = malloc(sizeof(*wa));
 	sigset_t all, saved;
 	int err;
 
+	if (!wa)
+		return -ENOMEM;
 	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (stop_fd < 0)
-		return -errno;
+	if (stop_fd < 0) {
+		err = -errno;
+		free(wa);
+		return err;
+	}
+	stop_id = fd_id(stop_fd);
+	*wa = (struct watch_arg){ stop_fd, stop_id, atomic_load(&generation) };
 	/* The thread takes no signals meant for the program. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
 	sem_init(&started, 0, 0);
-	err = -pthread_create(&thread, NULL, watch_main,
-			      (void *)(intptr_t)stop_fd);
+	err = -pthread_create(&thread, NULL, watch_main, wa);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (err < 0) {
+		free(wa);
 		close(stop_fd);
 		stop_fd = -1;
 		sem_destroy(&started);
@@ -531,11 +608,16 @@ static int start(void)
  */
 static void fork_child(void)
 {
-	pthread_mutex_init(&lock, NULL);
+	/*
+	 * fork_prepare() took it on this very thread: unlock, not re-init
+	 * (re-initialising a held mutex is undefined, and TSan then sees it
+	 * held for ever and reports every later lock order as a cycle).
+	 */
+	pthread_mutex_unlock(&lock);
 	if (!running)
 		return;
 	running = false;
-	close(stop_fd);
+	close_if(stop_fd, stop_id);
 	stop_fd = -1;
 }
 
@@ -594,6 +676,7 @@ void vc_pressure_unsubscribe(vc_pressure_fn fn, void *userdata)
 {
 	bool stop = false;
 	pthread_t t;
+	struct fdid id = { 0, 0 };
 	int fd = -1;
 
 	pthread_mutex_lock(&lock);
@@ -603,11 +686,14 @@ void vc_pressure_unsubscribe(vc_pressure_fn fn, void *userdata)
 			break;
 		}
 	if (nsubs == 0 && running) {
-		uint64_t stop = STOP;
+		uint64_t cmd = STOP;
 
-		(void)!write(stop_fd, &stop, sizeof(stop));
+		atomic_fetch_add(&generation, 1);
+		if (fd_is(stop_fd, stop_id))
+			(void)!write(stop_fd, &cmd, sizeof(cmd));
 		t = thread;
 		fd = stop_fd;
+		id = stop_id;
 		stop_fd = -1;
 		running = false;
 		stop = true;
@@ -615,6 +701,6 @@ void vc_pressure_unsubscribe(vc_pressure_fn fn, void *userdata)
 	pthread_mutex_unlock(&lock);
 	if (stop) {
 		pthread_join(t, NULL);
-		close(fd);
+		close_if(fd, id);
 	}
 }

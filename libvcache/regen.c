@@ -149,8 +149,8 @@ void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
 /*
  * Regenerate chunk i (held BUSY) into a scratch buffer and install its
  * missing pages. Async-signal-safe apart from what the callback does.
- * sigbus_open: the caller (a pin, normal context) holds SIGBUS unblocked
- * already (vc_sigbus_open()).
+ * sigbus_open: the caller (a pin, normal context) holds SIGBUS and SIGSEGV
+ * unblocked already (vc_sigbus_open()).
  */
 int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
 {
@@ -158,7 +158,7 @@ int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
 	size_t off = chunk_offset(o, i), len = chunk_length(o, i);
 	size_t map_len = chunk_map_length(o, i);
 	uint64_t t0 = vc_now_ns();
-	sigset_t bus, entry;
+	sigset_t blocked;
 	void *buf;
 	int slot, err;
 
@@ -170,16 +170,14 @@ int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
 	 * The callback may touch other volatile objects and fault again,
 	 * whatever this thread's mask: we may have been called by a handler
 	 * without SA_NODEFER, under TSan (every signal blocked), or from
-	 * code that blocks SIGBUS. Only SIGBUS changes, and only for the call.
+	 * code that blocks SIGBUS. Only SIGBUS and SIGSEGV (the soft
+	 * backend's fault) change, and only for the call.
 	 */
-	sigemptyset(&bus);
-	sigemptyset(&entry);
-	sigaddset(&bus, SIGBUS);
+	sigemptyset(&blocked);
 	if (!sigbus_open)
-		pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
+		vc_fault_unblock(&blocked);
 	err = o->regen(o, buf, off, len, o->userdata);
-	if (sigismember(&entry, SIGBUS))
-		pthread_sigmask(SIG_BLOCK, &bus, NULL);
+	vc_fault_reblock(&blocked);
 	if (err > 0 || err < -4095)
 		err = -EIO; /* not a negative errno: refuse, do not install */
 	if (err == 0) {
@@ -267,12 +265,13 @@ static bool page_present(uintptr_t addr)
 }
 
 /*
- * Called from the SIGBUS handler for a BUS_ADRERR at addr inside o.
- * Returns when the access can be retried.
+ * Called from the SIGBUS handler for a BUS_ADRERR at addr inside o, or from
+ * the SIGSEGV one (soft backend) for a SEGV_ACCERR. Returns when the
+ * access can be retried.
  *
- * SIGBUS is unblocked for all of it, whatever mask we were entered with
- * (chained to from a handler without SA_NODEFER, TSan): the callback may
- * fault on another object, and so may an unrelated signal handler that
+ * SIGBUS and SIGSEGV are unblocked for all of it, whatever mask we were
+ * entered with (chained to from a handler without SA_NODEFER, TSan): the
+ * callback may fault on another object, and so may an unrelated signal handler that
  * lands on this thread while we wait or regenerate (it runs with the mask
  * of the moment). The entry mask is back before we return or fail.
  */
@@ -281,13 +280,11 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	size_t i = (addr - (uintptr_t)o->data) / o->chunk_size;
 	size_t off = chunk_offset(o, i);
 	const struct backend_ops *b = o->cache->backend;
-	sigset_t bus, entry;
+	sigset_t blocked;
 	uint64_t s;
 	int err;
 
-	sigemptyset(&bus);
-	sigaddset(&bus, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
+	vc_fault_unblock(&blocked);
 	err = vc_chunk_claim(o, i, false, true, &s);
 	if (err < 0)
 		goto out;
@@ -314,8 +311,7 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	/* Whole again and volatile again: a pin's prefetch report is void. */
 	vc_chunk_release(o, i, err == 0 ? CHUNK_KNOWN | CHUNK_PURGED : 0);
 out:
-	if (sigismember(&entry, SIGBUS))
-		pthread_sigmask(SIG_BLOCK, &bus, NULL);
+	vc_fault_reblock(&blocked);
 	if (err < 0)
 		regen_failed(o, off, err);
 }

@@ -58,19 +58,19 @@ void vc_page_size_init(void)
  */
 struct probe {
 	volatile uintptr_t page;
-	sigset_t mask; /* to restore when jumping back: entry mask - SIGBUS */
+	sigset_t mask; /* to restore when jumping back: entry mask - SIGBUS, SIGSEGV */
 	sigjmp_buf env;
 };
 static _tls_ struct probe *volatile tls_probe;
 
 /*
- * SIGBUS held unblocked by vc_sigbus_open() on this thread, in normal
- * context (a pin call): probes and regenerations inside it need no system
- * call of their own. mask is the caller's mask without SIGBUS.
+ * SIGBUS (and SIGSEGV) held unblocked by vc_sigbus_open() on this thread,
+ * in normal context (a pin call): probes and regenerations inside it need
+ * no system call of their own. mask is the caller's mask without them.
  */
 static _tls_ struct {
 	unsigned int depth;
-	bool was_blocked;
+	sigset_t blocked; /* of SIGBUS, SIGSEGV: what to block again */
 	sigset_t mask;
 } tls_open;
 
@@ -157,7 +157,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 			return;
 		}
 	}
-	vc_sigbus_chain(sig, si, uc);
+	vc_chain(sig, si, uc);
 	errno = saved_errno;
 }
 
@@ -187,7 +187,7 @@ int vc_sigbus_reinstall(void)
 	int err = install_on_top(&prev);
 
 	if (err == 0 && !action_is_ours(&prev))
-		vc_chain_set_previous(&prev);
+		vc_chain_set_previous(SIGBUS, &prev);
 	return err;
 }
 
@@ -205,7 +205,7 @@ int vc_sigbus_install(void)
 	if (install_count == 0 && !installed) {
 		err = install_on_top(&prev);
 		if (err == 0) {
-			vc_chain_set_previous(&prev);
+			vc_chain_set_previous(SIGBUS, &prev);
 			installed = true;
 		}
 	} else if (sigaction(SIGBUS, NULL, &cur) == 0 && !action_is_ours(&cur) &&
@@ -238,17 +238,22 @@ void vc_sigbus_uninstall(void)
 	pthread_mutex_lock(&install_lock);
 	if (--install_count == 0 && installed &&
 	    sigaction(SIGBUS, NULL, &cur) == 0 && action_is_ours(&cur)) {
-		vc_chain_get_previous(&prev);
+		vc_chain_get_previous(SIGBUS, &prev);
 		sigaction(SIGBUS, &prev, NULL);
 		installed = false;
 	}
 	pthread_mutex_unlock(&install_lock);
 }
 
+/*
+ * Every handler the library needs: SIGBUS for any cache that can purge,
+ * and SIGSEGV too while a soft cache exists (sigsegv.c). Replaced if
+ * either is; REINSTALL puts back each one that is.
+ */
 _public_ int vcache_sigbus_check(unsigned int flags)
 {
 	struct sigaction cur;
-	int r = VCACHE_SIGBUS_INSTALLED;
+	int r = VCACHE_SIGBUS_INSTALLED, segv;
 
 	if (flags & ~VCACHE_SIGBUS_REINSTALL)
 		return -EINVAL;
@@ -270,39 +275,69 @@ _public_ int vcache_sigbus_check(unsigned int flags)
 		}
 	}
 	pthread_mutex_unlock(&install_lock);
+	segv = vc_sigsegv_check(flags & VCACHE_SIGBUS_REINSTALL);
+	if (r >= 0 && segv != VCACHE_SIGBUS_INSTALLED)
+		r = segv;
 	return r;
 }
 
+static void fault_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGBUS);
+	sigaddset(set, SIGSEGV);
+}
+
+/* *ret_after (may be NULL): the mask now in force. One system call. */
+static void unblock(sigset_t *ret_blocked, sigset_t *ret_after)
+{
+	sigset_t set, entry;
+
+	fault_set(&set);
+	sigemptyset(&entry);
+	pthread_sigmask(SIG_UNBLOCK, &set, &entry);
+	sigemptyset(ret_blocked);
+	if (sigismember(&entry, SIGBUS))
+		sigaddset(ret_blocked, SIGBUS);
+	if (sigismember(&entry, SIGSEGV))
+		sigaddset(ret_blocked, SIGSEGV);
+	if (ret_after) {
+		sigdelset(&entry, SIGBUS);
+		sigdelset(&entry, SIGSEGV);
+		*ret_after = entry;
+	}
+}
+
+void vc_fault_unblock(sigset_t *ret_blocked)
+{
+	unblock(ret_blocked, NULL);
+}
+
+void vc_fault_reblock(const sigset_t *blocked)
+{
+	if (sigismember(blocked, SIGBUS) || sigismember(blocked, SIGSEGV))
+		pthread_sigmask(SIG_BLOCK, blocked, NULL);
+}
+
 /*
- * Unblock SIGBUS on this thread until vc_sigbus_close() (nests): whatever
- * the caller's mask, a purged page touched by a probe or by a callback
- * must reach the handler, not kill the process. Normal context only: a
- * signal handler landing meanwhile runs with its own mask, so the fault
- * path never relies on this and unblocks for itself.
+ * Unblock SIGBUS and SIGSEGV on this thread until vc_sigbus_close()
+ * (nests): whatever the caller's mask, a purged page touched by a probe or
+ * by a callback must reach the handler, not kill the process. Normal
+ * context only: a signal handler landing meanwhile runs with its own mask,
+ * so the fault path never relies on this and unblocks for itself.
  */
 void vc_sigbus_open(void)
 {
-	sigset_t bus, entry;
-
 	if (tls_open.depth++)
 		return;
-	sigemptyset(&bus);
-	sigaddset(&bus, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &bus, &entry);
-	tls_open.was_blocked = sigismember(&entry, SIGBUS);
-	sigdelset(&entry, SIGBUS);
-	tls_open.mask = entry;
+	unblock(&tls_open.blocked, &tls_open.mask);
 }
 
 void vc_sigbus_close(void)
 {
-	sigset_t bus;
-
-	if (--tls_open.depth || !tls_open.was_blocked)
+	if (--tls_open.depth)
 		return;
-	sigemptyset(&bus);
-	sigaddset(&bus, SIGBUS);
-	pthread_sigmask(SIG_BLOCK, &bus, NULL);
+	vc_fault_reblock(&tls_open.blocked);
 }
 
 /*

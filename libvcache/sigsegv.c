@@ -20,12 +20,14 @@
  *  - it installs without SA_NODEFER, so a regeneration callback that
  *    touches another purged object (nested regeneration) would fault with
  *    SIGSEGV blocked, and the kernel kills the process.
- * Our handler therefore has the same flags and chaining rules as the
- * SIGBUS one (sigbus.c): SA_SIGINFO | SA_NODEFER | SA_RESTART, and every
- * SIGSEGV that is not a SEGV_ACCERR inside a registered area goes to the
- * handler installed before ours (with its mask and flags), or to the
- * default action. The previous handler is restored by the last put only if
- * ours is still the current one.
+ * Our handler therefore has the same flags and rules as the SIGBUS one
+ * (sigbus.c): SA_SIGINFO | SA_NODEFER | SA_RESTART; every SIGSEGV that is
+ * not a SEGV_ACCERR inside a registered area goes to the action installed
+ * before ours through the same code (chain.c: its mask and flags, SIG_IGN,
+ * SIG_DFL, a previous handler that resets the action); regeneration
+ * unblocks SIGBUS and SIGSEGV whatever the entry mask (regen.c); the
+ * previous action is restored by the last put only if ours is still the
+ * current one; vcache_sigbus_check() covers this handler too.
  *
  * libsigsegv's dispatcher is not thread-safe and sigsegv_register()
  * allocates, so changes happen in normal context under a mutex, and the
@@ -58,8 +60,7 @@ static _tls_ void *tls_found;
 
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int install_count;
-static bool installed;
-static struct sigaction old_action;
+static bool installed; /* our handler is (or may still be) in the chain */
 
 static void reader_enter(void)
 {
@@ -141,40 +142,6 @@ void *vc_sigsegv_lookup(uintptr_t addr)
 	return found;
 }
 
-/* As chain() in sigbus.c: give a SIGSEGV that is not ours back. */
-static void chain(int sig, siginfo_t *si, void *uc)
-{
-	struct sigaction old = old_action;
-	sigset_t saved, mask;
-
-	if (old.sa_handler == SIG_IGN)
-		old.sa_handler = SIG_DFL; /* a fault cannot be ignored */
-	if (old.sa_handler == SIG_DFL) {
-		struct sigaction dfl;
-
-		memset(&dfl, 0, sizeof(dfl));
-		dfl.sa_handler = SIG_DFL;
-		sigaction(sig, &dfl, NULL);
-		/* A fault comes back on return; a sent signal would not. */
-		if (si->si_code <= 0)
-			raise(sig);
-		return;
-	}
-	if (old.sa_flags & SA_RESETHAND) {
-		memset(&old_action, 0, sizeof(old_action));
-		old_action.sa_handler = SIG_DFL;
-	}
-	mask = old.sa_mask;
-	if (!(old.sa_flags & SA_NODEFER))
-		sigaddset(&mask, sig);
-	pthread_sigmask(SIG_BLOCK, &mask, &saved);
-	if (old.sa_flags & SA_SIGINFO)
-		old.sa_sigaction(sig, si, uc);
-	else
-		old.sa_handler(sig);
-	pthread_sigmask(SIG_SETMASK, &saved, NULL);
-}
-
 static void sigsegv_handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
@@ -189,25 +156,64 @@ static void sigsegv_handler(int sig, siginfo_t *si, void *uc)
 			return;
 		}
 	}
-	chain(sig, si, uc);
+	vc_chain(sig, si, uc);
 	errno = saved_errno;
 }
 
-int vc_sigsegv_install(void)
+static bool action_is_ours(const struct sigaction *sa)
+{
+	return (sa->sa_flags & SA_SIGINFO) &&
+	       sa->sa_sigaction == sigsegv_handler;
+}
+
+bool vc_sigsegv_is_ours(const struct sigaction *sa)
+{
+	return action_is_ours(sa);
+}
+
+/* Put our handler on top; *prev receives what it replaces. */
+static int install_on_top(struct sigaction *prev)
 {
 	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigsegv_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, prev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Signal context allowed: chain.c re-installs after a previous handler. */
+int vc_sigsegv_reinstall(void)
+{
+	struct sigaction prev;
+	int err = install_on_top(&prev);
+
+	if (err == 0 && !action_is_ours(&prev))
+		vc_chain_set_previous(SIGSEGV, &prev);
+	return err;
+}
+
+/* Same rules as vc_sigbus_install(): see sigbus.c. */
+int vc_sigsegv_install(void)
+{
+	struct sigaction prev, cur;
 	int err = 0;
 
 	pthread_mutex_lock(&install_lock);
 	if (install_count == 0 && !installed) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_sigaction = sigsegv_handler;
-		sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
-		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGSEGV, &sa, &old_action) < 0)
-			err = -errno;
-		else
+		err = install_on_top(&prev);
+		if (err == 0) {
+			vc_chain_set_previous(SIGSEGV, &prev);
 			installed = true;
+		}
+	} else if (sigaction(SIGSEGV, NULL, &cur) == 0 &&
+		   !action_is_ours(&cur) &&
+		   (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN)) {
+		/* Reset since: SIG_DFL and SIG_IGN cannot chain to us. */
+		err = vc_sigsegv_reinstall();
 	}
 	if (err == 0)
 		install_count++;
@@ -215,18 +221,48 @@ int vc_sigsegv_install(void)
 	return err;
 }
 
+/* The previous action comes back only if ours is still the current one. */
 void vc_sigsegv_uninstall(void)
 {
-	struct sigaction cur;
+	struct sigaction cur, prev;
 
 	pthread_mutex_lock(&install_lock);
 	if (--install_count == 0 && installed &&
-	    sigaction(SIGSEGV, NULL, &cur) == 0 &&
-	    (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sigsegv_handler) {
-		sigaction(SIGSEGV, &old_action, NULL);
+	    sigaction(SIGSEGV, NULL, &cur) == 0 && action_is_ours(&cur)) {
+		vc_chain_get_previous(SIGSEGV, &prev);
+		sigaction(SIGSEGV, &prev, NULL);
 		installed = false;
 	}
 	pthread_mutex_unlock(&install_lock);
+}
+
+/*
+ * vcache_sigbus_check()'s SIGSEGV half: while a soft cache exists its
+ * handler is one the library needs.
+ */
+int vc_sigsegv_check(bool reinstall)
+{
+	struct sigaction cur;
+	int r = 0;
+
+	pthread_mutex_lock(&install_lock);
+	if (install_count == 0) {
+		pthread_mutex_unlock(&install_lock);
+		return 0;
+	}
+	if (sigaction(SIGSEGV, NULL, &cur) < 0) {
+		r = -errno;
+	} else if (!action_is_ours(&cur)) {
+		r = 1;
+		if (reinstall) {
+			int err = vc_sigsegv_reinstall();
+
+			if (err < 0)
+				r = err;
+		}
+	}
+	pthread_mutex_unlock(&install_lock);
+	return r;
 }
 
 /*

@@ -31,6 +31,8 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include "tutil.h"
 
 #ifndef MADV_COLD
@@ -135,6 +137,11 @@ bool backend_is_soft(void)
 		vcache_free(c);
 	}
 	return soft;
+}
+
+int fault_signal(void)
+{
+	return backend_is_soft() ? SIGSEGV : SIGBUS;
 }
 
 static void library_purge(vcache_object *o, size_t off, size_t len,

@@ -194,6 +194,7 @@ static int fork_in_callback_child(void *arg)
 	CHILD_CHECK(vcache_new(NULL, &c) == 0);
 	CHILD_CHECK(vcache_object_create(c, "forker", PAGES * pagesz, 0,
 					 forking_regen, &t, 0, &o) == 0);
+	treg_add(o); /* purge_range() under soft */
 	if (!purges)
 		return 0;
 	/* 1. pin with regeneration */

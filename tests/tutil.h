@@ -177,6 +177,8 @@ size_t purge_range(void *addr, size_t len);
 void treg_add(vcache_object *object);
 /* Whether default caches of this run use the soft backend (cached). */
 bool backend_is_soft(void);
+/* The signal a purged page raises: SIGSEGV under soft, else SIGBUS. */
+int fault_signal(void);
 
 /* Pages of the range resident (mincore). */
 size_t resident_pages(const void *addr, size_t len);
