@@ -333,8 +333,20 @@ static int order_child(void *arg)
 	       "ones %zu (of %zu each); level now %d\n", gone[0], gone[1],
 	       NOBJ / 2 * osize / pagesz, vcache_pressure());
 	fflush(stdout);
-	/* Every purge-first page went before normal ones ran out. */
-	CHILD_CHECK(gone[0] == NOBJ / 2 * osize / pagesz);
+	/*
+	 * The watcher purged, and never a normal page while a purge-first
+	 * one was left (checked on every look above). How much it purges is
+	 * its headroom policy, not the order: when the rest of the group
+	 * shrank meanwhile (page cache) it may stop before the purge-first
+	 * share is gone, and then the normal objects must be untouched.
+	 */
+	CHILD_CHECK(gone[0] > 0);
+	if (gone[0] < NOBJ / 2 * osize / pagesz) {
+		CHILD_CHECK(gone[1] == 0);
+		printf("SKIP: part of test_purge_order_pressure: the watcher "
+		       "stopped after %zu purge-first pages (pressure gone), "
+		       "so normal objects were never reached\n", gone[0]);
+	}
 	CHILD_CHECK(gone[1] < NOBJ / 2 * osize / pagesz);
 	CHILD_CHECK(munmap(filler, FILLER_MB * MiB) == 0);
 	for (int i = 0; i < NOBJ; i++) {
