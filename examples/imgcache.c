@@ -21,6 +21,7 @@
  * finding it in the compressed stream (pngband.h) and exits.
  */
 #define _GNU_SOURCE /* MADV_PAGEOUT */
+#include "faultname.h"
 #include "image.h"
 #include "imgbench.h"
 #include "pnggen.h"
@@ -328,18 +329,19 @@ static void report(const struct run *run, vcache *cache, double secs)
 	printf("imgcache: %llu views in %.1f s of %zu images\n",
 	       (unsigned long long)run->views, secs, run->n);
 	printf("  full views:    %llu, %llu hits (nothing purged)\n"
-	       "  thumbnails:    %llu, %llu hits (no SIGBUS)\n",
+	       "  thumbnails:    %llu, %llu hits (no %s)\n",
 	       (unsigned long long)run->full,
 	       (unsigned long long)run->full_hits,
 	       (unsigned long long)run->thumbs,
-	       (unsigned long long)run->thumb_hits);
+	       (unsigned long long)run->thumb_hits, fault_name(cache));
 	printf("  purges seen:   %llu bands (library count); %llu pageouts\n",
 	       (unsigned long long)st.purges,
 	       (unsigned long long)run->pageouts);
-	printf("  regenerated:   %llu bands, %llu of them on SIGBUS, "
+	printf("  regenerated:   %llu bands, %llu of them on %s, "
 	       "%.1f ms in callbacks\n",
 	       (unsigned long long)st.regenerations,
-	       (unsigned long long)st.faults, st.regen_ns / 1e6);
+	       (unsigned long long)st.faults, fault_name(cache),
+	       st.regen_ns / 1e6);
 	printf("  decoding:      %llu band decodes (load included), %llu "
 	       "from the file's start, %llu rows inflated, %.1f ms, "
 	       "%.2f ms per band\n", (unsigned long long)sum.decodes,
@@ -456,10 +458,11 @@ static void serve(const struct options *o, struct run *run, vcache *cache,
 			last = now();
 			if (vcache_stats_get(cache, &st, sizeof(st)) == 0)
 				printf("  %5.1fs %6llu views, regen %llu "
-				       "(sigbus %llu), vol %.0f MiB\n",
+				       "(%s %llu), vol %.0f MiB\n",
 				       last - t0,
 				       (unsigned long long)run->views,
 				       (unsigned long long)st.regenerations,
+				       fault_label(cache),
 				       (unsigned long long)st.faults,
 				       st.bytes_volatile / 1048576.0);
 		}

@@ -3,6 +3,7 @@
  * tabview.c - tabs as vcache objects, viewed pinned and optimistically
  */
 #include "tabview.h"
+#include "faultname.h"
 #include "render.h"
 
 #include <errno.h>
@@ -234,10 +235,10 @@ void tabview_status(struct tabview *tv, vcache *cache, int print, int final)
 	if (vcache_stats_get(cache, &st, sizeof(st)) < 0)
 		return;
 	/* Fits 80 columns, or "\r" could not redraw it. */
-	printf("%s%s %5.1fs %5llusw %s regen %llu sigbus %llu vol %.0fM%s",
+	printf("%s%s %5.1fs %5llusw %s regen %llu %s %llu vol %.0fM%s",
 	       tv->tty ? "\r" : "", vcache_backend_name(vcache_backend(cache)),
 	       t, (unsigned long long)tv->switches, strip,
-	       (unsigned long long)st.regenerations,
+	       (unsigned long long)st.regenerations, fault_label(cache),
 	       (unsigned long long)st.faults, st.bytes_volatile / 1048576.0,
 	       tv->tty && !final ? "\033[K" : "\n");
 	fflush(stdout);
@@ -291,17 +292,19 @@ int tabview_summary(struct tabview *tv, vcache *cache, FILE *f)
 		"                 %llu of %llu switches found the tab purged "
 		"(pin)\n"
 		"                 %llu of %llu thumbnails hit a purged page "
-		"(SIGBUS)\n"
+		"(%s)\n"
 		"                 at most %u tabs not all in memory "
 		"(mincore)\n",
 		(unsigned long long)st.purges,
 		(unsigned long long)tv->pins_purged,
 		(unsigned long long)tv->switches,
 		(unsigned long long)tv->thumbnails_faulted,
-		(unsigned long long)tv->thumbnails, tv->peak_purged);
-	fprintf(f, "  regenerated:   %llu chunks, %llu of them on SIGBUS, "
+		(unsigned long long)tv->thumbnails, fault_name(cache),
+		tv->peak_purged);
+	fprintf(f, "  regenerated:   %llu chunks, %llu of them on %s, "
 		"%.1f ms rendering\n", (unsigned long long)st.regenerations,
-		(unsigned long long)st.faults, st.regen_ns / 1e6);
+		(unsigned long long)st.faults, fault_name(cache),
+		st.regen_ns / 1e6);
 	fprintf(f, "  verified:      %llu pixels (%llu pinned, %llu "
 		"optimistic)\n",
 		(unsigned long long)(tv->verified_pinned +

@@ -47,7 +47,7 @@ void tabview_status(struct tabview *tv, vcache *cache, int print, int final);
 #define TABVIEW_LEGEND \
 	"status: backend, time, switches, tabs ('*' visible, '#' in memory, " \
 	"'+' partly purged,\n        '.' purged), chunks regenerated " \
-	"(by SIGBUS), MiB volatile\n"
+	"(on a fault: sigbus, sigsegv under soft), MiB volatile\n"
 
 /* Print the final summary; returns 1 if any pixel mismatched, else 0. */
 int tabview_summary(struct tabview *tv, vcache *cache, FILE *f);
