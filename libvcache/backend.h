@@ -112,7 +112,13 @@ extern const struct backend_ops vc_backend_none;
 extern const struct backend_ops vc_backend_vrange;
 extern const struct backend_ops vc_backend_soft;
 
-/* Indexed by enum vcache_backend; NULL for AUTO. */
-const struct backend_ops *vc_backend_by_id(enum vcache_backend id);
+/*
+ * backend.c: the registry. vc_backend_at(i): the i-th backend in the order
+ * AUTO tries them (best first), NULL past the last. vc_backend_index():
+ * that position for an enum value, -1 for AUTO or an unknown value.
+ * Constant data: thread- and async-signal-safe.
+ */
+const struct backend_ops *vc_backend_at(size_t i);
+int vc_backend_index(enum vcache_backend id);
 
 #endif
