@@ -7,8 +7,11 @@
  * always a private anonymous mapping created by object.c; a backend never
  * allocates it. All addresses and lengths passed in are page aligned.
  *
- * Process-wide state (a userfaultfd, a syscall number) is the backend's
- * own; get/put bracket the lifetime of each cache using the backend.
+ * Process-wide state (a syscall number, a /proc/self/mem descriptor) is
+ * the backend's own; get/put bracket the lifetime of each cache using the
+ * backend. What two backends need alike comes from the primitive layer
+ * (prim.h: the userfaultfd of uffd and vrange), never from each other.
+ * Which backends exist, and in which order AUTO tries them: backend.c.
  */
 #ifndef VCACHE_BACKEND_H
 #define VCACHE_BACKEND_H

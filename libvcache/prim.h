@@ -14,12 +14,13 @@
  * The contract, for every primitive below unless its comment says
  * otherwise:
  *
- *  - Errors: an int result is 0 (or a count) on success and a negative
- *    errno on failure, the errno of the system call underneath, passed on
- *    unchanged. errno itself may be overwritten by any primitive: a signal
- *    handler that calls one saves and restores errno around its work
- *    (sigbus.c, sigsegv.c do). Output parameters are named ret_* and are
- *    written only on success. Nothing here prints (except the message
+ *  - Errors: an int or long result is 0 (or a count, or a descriptor) on
+ *    success and a negative errno on failure: the errno of the system call
+ *    underneath, passed on unchanged. errno itself may be overwritten by
+ *    any primitive: a signal handler that calls one saves and restores
+ *    errno around its work (sigbus.c, sigsegv.c do). Output parameters are
+ *    named ret_* and are written only on success (callers that gcc cannot
+ *    follow initialise them). Nothing here prints (except the message
  *    writer, whose job it is), allocates from the heap, or takes a lock
  *    (except where noted: page size, userfaultfd get/put/fork lock).
  *  - Async-signal-safety: marked "AS-safe" on each primitive that may be
@@ -32,10 +33,11 @@
  *    inside mappings the caller owns, unless the comment says otherwise.
  *  - Cost: the generic primitives a fault or a pin runs are static inline
  *    here, so they add no function call to those paths; prim.c has only
- *    what runs once or on the way to abort(). The userfaultfd primitives
- *    are out of line in prim-uffd.c (their state is private to it): the
- *    backends' install, attach and detach point straight at them, and
- *    mark_volatile / mark_nonvolatile pay one direct call to vc_uffd_fd().
+ *    what runs once or when the process is about to die. The userfaultfd
+ *    primitives are out of line in prim-uffd.c (their state is private to
+ *    it): the backends' install, attach and detach point straight at them,
+ *    and mark_volatile / mark_nonvolatile pay one direct call to
+ *    vc_uffd_fd().
  */
 #ifndef VCACHE_PRIM_H
 #define VCACHE_PRIM_H
@@ -66,9 +68,8 @@ void vc_page_size_init(void);
 /* ---- Monotonic clock ---- */
 
 /*
- * CLOCK_MONOTONIC in nanoseconds: idle-delay deadlines (the idle thread's
- * condition variable uses the same clock), purge order, regeneration time.
- * Cannot fail on Linux. AS-safe (clock_gettime(2) is; usually the vDSO,
+ * CLOCK_MONOTONIC in nanoseconds: idle-delay deadlines, purge order,
+ * regeneration time. Cannot fail on Linux. AS-safe (clock_gettime(2) is; usually the vDSO,
  * no system call).
  */
 static inline uint64_t vc_now_ns(void)
@@ -250,9 +251,11 @@ void vc_msg_u64(uint64_t v);
  * lost errno (-EBADF, or the errno a fork() child's reopen got). lost.c
  * turns that into inaccessible objects.
  *
- * Thread safety: get/put/probe and the fork lock serialise on one mutex
- * (lock order: it comes before every other library lock, see README);
- * the rest read atomics and may run on any thread at any time.
+ * Thread safety: get, put and the fork lock serialise on one mutex
+ * (fork.c takes it before every other library lock; backend-vrange.c
+ * calls get/put under its own lock, which therefore comes first); probe
+ * touches no shared state; the rest read atomics (and a thread-local
+ * count) and may run on any thread at any time.
  */
 
 /*
@@ -317,7 +320,8 @@ int vc_uffd_copy(void *dst, const void *src, size_t len);
  * descriptor serves the parent's address space; close it and open a new
  * one under the same number (fork.c then registers every object again).
  * If no descriptor can be opened the state is lost with that errno.
- * Idempotent enough to be called once per backend that uses it.
+ * Each backend that uses it calls it (uffd, vrange): a second call opens
+ * yet another descriptor under the number, which is harmless.
  */
 void vc_uffd_fork_lock(bool lock);
 void vc_uffd_fork_child(void);
