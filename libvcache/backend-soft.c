@@ -41,7 +41,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -82,9 +81,9 @@ static int soft_get(void)
 	pthread_mutex_lock(&soft_lock);
 	/*
 	 * Every get, not only the first: it counts, and it takes the place
-	 * back from a SIG_DFL/SIG_IGN set since (as vc_sigbus_install()).
+	 * back from a SIG_DFL/SIG_IGN set since (chain.c, as for SIGBUS).
 	 */
-	err = vc_sigsegv_install();
+	err = vc_chain_install(SIGSEGV);
 	if (err == 0 && soft_users++ == 0)
 		mem_open();
 	pthread_mutex_unlock(&soft_lock);
@@ -100,7 +99,7 @@ static void soft_put(void)
 		if (fd >= 0)
 			close(fd);
 	}
-	vc_sigsegv_uninstall();
+	vc_chain_uninstall(SIGSEGV);
 	pthread_mutex_unlock(&soft_lock);
 }
 
@@ -197,14 +196,17 @@ static int soft_purge(void *addr, size_t len)
 {
 	struct soft_area *a = area_of(addr);
 	size_t first;
+	int err;
 
 	if (!a)
 		return -EINVAL;
 	/* Inaccessible first, so no thread reads a page being freed. */
-	if (mprotect(addr, len, PROT_NONE) < 0)
-		return -errno;
-	if (madvise(addr, len, MADV_DONTNEED) < 0)
-		return -errno; /* PROT_NONE pages still fault: bits below */
+	err = vc_mem_protect(addr, len, PROT_NONE);
+	if (err < 0)
+		return err;
+	err = vc_mem_advise(addr, len, MADV_DONTNEED);
+	if (err < 0)
+		return err; /* PROT_NONE pages still fault: bits below */
 	first = page_index(a, (uintptr_t)addr);
 	for (size_t p = first; p < first + len / vc_page_size; p++)
 		page_set(a, p, true);
@@ -214,15 +216,15 @@ static int soft_purge(void *addr, size_t len)
 /* Write a run of purged pages and open them up. Async-signal-safe. */
 static int install_run(uintptr_t dst, const uint8_t *src, size_t len)
 {
-	int fd = atomic_load(&mem_fd);
+	int fd = atomic_load(&mem_fd), err;
 
 	/* A child made without our fork handler would write its parent. */
 	if (fd >= 0 && getpid() == atomic_load(&mem_pid) &&
 	    pwrite(fd, src, len, (off_t)dst) == (ssize_t)len)
-		return mprotect((void *)dst, len, PROT_READ | PROT_WRITE) < 0 ?
-			       -errno : 0;
-	if (mprotect((void *)dst, len, PROT_READ | PROT_WRITE) < 0)
-		return -errno;
+		return vc_mem_protect((void *)dst, len, PROT_READ | PROT_WRITE);
+	err = vc_mem_protect((void *)dst, len, PROT_READ | PROT_WRITE);
+	if (err < 0)
+		return err;
 	memcpy((void *)dst, src, len);
 	return 0;
 }

@@ -23,8 +23,9 @@
  * being copied in. When userfaultfd is usable too, the object is also
  * registered with it (MISSING mode, SIGBUS feature): then such a touch
  * raises SIGBUS, the handler finds the chunk BUSY and waits, and install()
- * is backend-uffd's UFFDIO_COPY, atomic per page. Without userfaultfd,
- * install() is a memcpy and that window exists (documented limitation).
+ * is UFFDIO_COPY through the process's shared descriptor (prim-uffd.c),
+ * atomic per page. Without userfaultfd, install() is a memcpy and that
+ * window exists (documented limitation).
  *
  * Tested on the patched kernel under QEMU (an image of the kernel/ series
  * built at 02:18 UTC, /work/build/kharness/kpatch-0218.bzImage, with
@@ -39,8 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -111,7 +110,7 @@ static int vrange_get(void)
 			err = vrange_probe(&reason);
 		/* Optional: only makes install() atomic. */
 		if (err == 0)
-			with_uffd = vc_backend_uffd.get() == 0;
+			with_uffd = vc_uffd_get() == 0;
 		uffd_pid = getpid();
 	}
 	if (err == 0)
@@ -124,7 +123,7 @@ static void vrange_put(void)
 {
 	pthread_mutex_lock(&vrange_lock);
 	if (--vrange_users == 0 && with_uffd) {
-		vc_backend_uffd.put();
+		vc_uffd_put();
 		with_uffd = false;
 	}
 	pthread_mutex_unlock(&vrange_lock);
@@ -142,10 +141,10 @@ static int vrange_call(void *addr, size_t len, unsigned long mode,
 		return -ENOSYS;
 	while (len > 0) {
 		int purged = 0;
-		long n = syscall(nr, p, len, mode, 0ul, &purged);
+		long n = vc_sys_vrange(nr, p, len, mode, 0ul, &purged);
 
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0 || (size_t)n > len)
 			return -EIO;
 		any |= purged != 0;
@@ -160,13 +159,13 @@ static int vrange_call(void *addr, size_t len, unsigned long mode,
 /* The kernel raises SIGBUS on purged pages by itself; uffd: see above. */
 static int vrange_attach(void *addr, size_t len)
 {
-	return with_uffd ? vc_backend_uffd.attach(addr, len) : 0;
+	return with_uffd ? vc_uffd_register(addr, len) : 0;
 }
 
 static void vrange_detach(void *addr, size_t len)
 {
 	if (with_uffd)
-		vc_backend_uffd.detach(addr, len);
+		vc_uffd_unregister(addr, len);
 }
 
 static int vrange_mark_volatile(void *addr, size_t len)
@@ -198,11 +197,12 @@ static int vrange_mark_nonvolatile_pages(void *addr, size_t len,
 		return -ENOSYS;
 	}
 	while (done < len) {
-		long n = syscall(nr, p + done, len - done, VRANGE_NONVOLATILE,
-				 VRANGE_PURGED_VEC, vec + done / vc_page_size);
+		long n = vc_sys_vrange(nr, p + done, len - done,
+				       VRANGE_NONVOLATILE, VRANGE_PURGED_VEC,
+				       vec + done / vc_page_size);
 
 		if (n < 0) {
-			err = -errno;
+			err = (int)n;
 			if (err == -EINVAL && done == 0)
 				atomic_store(&vrange_no_vec, true);
 			break;
@@ -230,7 +230,7 @@ static int vrange_install(void *dst, const void *src, size_t len)
 {
 	/* getpid() is async-signal-safe and not cached by glibc. */
 	if (with_uffd && getpid() == uffd_pid)
-		return vc_backend_uffd.install(dst, src, len);
+		return vc_uffd_copy(dst, src, len);
 	memcpy(dst, src, len); /* not atomic: see above */
 	return 0;
 }
@@ -241,13 +241,13 @@ static int vrange_install(void *dst, const void *src, size_t len)
  */
 static int vrange_purge(void *addr, size_t len)
 {
-	return madvise(addr, len, MADV_PAGEOUT) < 0 ? -errno : 0;
+	return vc_mem_advise(addr, len, MADV_PAGEOUT);
 }
 
 static void vrange_fork_child(void)
 {
 	if (with_uffd) {
-		vc_backend_uffd.fork_child();
+		vc_uffd_fork_child();
 		uffd_pid = getpid();
 	}
 }

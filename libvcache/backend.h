@@ -7,8 +7,11 @@
  * always a private anonymous mapping created by object.c; a backend never
  * allocates it. All addresses and lengths passed in are page aligned.
  *
- * Process-wide state (a userfaultfd, a syscall number) is the backend's
- * own; get/put bracket the lifetime of each cache using the backend.
+ * Process-wide state (a syscall number, a /proc/self/mem descriptor) is
+ * the backend's own; get/put bracket the lifetime of each cache using the
+ * backend. What two backends need alike comes from the primitive layer
+ * (prim.h: the userfaultfd of uffd and vrange), never from each other.
+ * Which backends exist, and in which order AUTO tries them: backend.c.
  */
 #ifndef VCACHE_BACKEND_H
 #define VCACHE_BACKEND_H
@@ -112,7 +115,13 @@ extern const struct backend_ops vc_backend_none;
 extern const struct backend_ops vc_backend_vrange;
 extern const struct backend_ops vc_backend_soft;
 
-/* Indexed by enum vcache_backend; NULL for AUTO. */
-const struct backend_ops *vc_backend_by_id(enum vcache_backend id);
+/*
+ * backend.c: the registry. vc_backend_at(i): the i-th backend in the order
+ * AUTO tries them (best first), NULL past the last. vc_backend_index():
+ * that position for an enum value, -1 for AUTO or an unknown value.
+ * Constant data: thread- and async-signal-safe.
+ */
+const struct backend_ops *vc_backend_at(size_t i);
+int vc_backend_index(enum vcache_backend id);
 
 #endif

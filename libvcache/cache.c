@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cache.c - caches: options, environment, backend choice, lifetime
+ *
+ * The backends and their order are backend.c's table.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,41 +16,6 @@
 
 pthread_mutex_t vc_caches_lock = PTHREAD_MUTEX_INITIALIZER;
 struct vcache *vc_caches;
-
-/* Best first; AUTO picks the first one whose probe succeeds. */
-static const enum vcache_backend auto_order[] = {
-	VCACHE_BACKEND_VRANGE,
-	VCACHE_BACKEND_UFFD,
-	VCACHE_BACKEND_SOFT,
-	VCACHE_BACKEND_NONE,
-};
-
-const struct backend_ops *vc_backend_by_id(enum vcache_backend id)
-{
-	switch (id) {
-	case VCACHE_BACKEND_VRANGE:
-		return &vc_backend_vrange;
-	case VCACHE_BACKEND_UFFD:
-		return &vc_backend_uffd;
-	case VCACHE_BACKEND_NONE:
-		return &vc_backend_none;
-	case VCACHE_BACKEND_SOFT:
-		return &vc_backend_soft;
-	default:
-		return NULL;
-	}
-}
-
-/* Indexed by enum vcache_backend: the one list of backend names. */
-static const char *const backend_names[] = {
-	[VCACHE_BACKEND_AUTO] = "auto",
-	[VCACHE_BACKEND_VRANGE] = "vrange",
-	[VCACHE_BACKEND_UFFD] = "uffd",
-	[VCACHE_BACKEND_NONE] = "none",
-	[VCACHE_BACKEND_SOFT] = "soft",
-};
-_Static_assert(sizeof(backend_names) / sizeof(backend_names[0]) ==
-	       VC_BACKEND_COUNT, "a backend without a name");
 
 static int env_backend(enum vcache_backend *ret)
 {
@@ -89,27 +56,29 @@ static int env_strict(bool *ret)
 	return 0;
 }
 
-/* Probe every backend, then choose. */
+/* Probe every backend (backend.c), then choose: AUTO the first usable. */
 static int cache_pick_backend(struct vcache *c, enum vcache_backend want)
 {
-	for (int b = VCACHE_BACKEND_VRANGE; b < VC_BACKEND_COUNT; b++) {
+	const struct backend_ops *b;
+	int i;
+
+	for (i = 0; (b = vc_backend_at((size_t)i)); i++) {
 		const char *reason = NULL;
 
-		c->status[b].error = vc_backend_by_id(b)->probe(&reason);
-		c->status[b].reason = c->status[b].error ? reason : NULL;
+		c->status[i].error = b->probe(&reason);
+		c->status[i].reason = c->status[i].error ? reason : NULL;
 	}
-	c->status[VCACHE_BACKEND_AUTO].error = -EINVAL;
-	c->status[VCACHE_BACKEND_AUTO].reason = "auto is not a backend";
 
 	if (want != VCACHE_BACKEND_AUTO) {
-		if (c->status[want].error)
-			return c->status[want].error;
-		c->backend = vc_backend_by_id(want);
+		i = vc_backend_index(want);
+		if (c->status[i].error)
+			return c->status[i].error;
+		c->backend = vc_backend_at((size_t)i);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++)
-		if (!c->status[auto_order[i]].error) {
-			c->backend = vc_backend_by_id(auto_order[i]);
+	for (i = 0; (b = vc_backend_at((size_t)i)); i++)
+		if (!c->status[i].error) {
+			c->backend = b;
 			return 0;
 		}
 	return -ENOSYS; /* unreachable: none always works */
@@ -135,7 +104,8 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	bool strict = o.flags & VCACHE_OPT_STRICT;
 
 	if ((o.flags & ~VCACHE_OPT_STRICT) ||
-	    (unsigned int)o.backend >= VC_BACKEND_COUNT)
+	    (o.backend != VCACHE_BACKEND_AUTO &&
+	     vc_backend_index(o.backend) < 0))
 		return -EINVAL;
 	if (!strict) {
 		err = env_strict(&strict);
@@ -173,7 +143,7 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	 * SIGBUS handler (and so stays out of the way of every other one).
 	 */
 	if (c->backend != &vc_backend_none) {
-		err = vc_sigbus_install();
+		err = vc_chain_install(SIGBUS);
 		if (err < 0)
 			goto fail_free;
 	}
@@ -206,7 +176,7 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 
 fail_sigbus:
 	if (c->backend != &vc_backend_none)
-		vc_sigbus_uninstall();
+		vc_chain_uninstall(SIGBUS);
 fail_free:
 	free(c);
 	return err;
@@ -257,7 +227,7 @@ _public_ int vcache_free(vcache *cache)
 	vc_purge_detach(cache);
 	cache->backend->put();
 	if (cache->backend != &vc_backend_none)
-		vc_sigbus_uninstall();
+		vc_chain_uninstall(SIGBUS);
 	pthread_cond_destroy(&cache->idle_cond);
 	pthread_mutex_destroy(&cache->lock);
 	free(cache);
@@ -269,34 +239,15 @@ _public_ enum vcache_backend vcache_backend(const vcache *cache)
 	return cache ? cache->backend->id : VCACHE_BACKEND_AUTO;
 }
 
-_public_ const char *vcache_backend_name(enum vcache_backend backend)
-{
-	if ((unsigned int)backend >= VC_BACKEND_COUNT)
-		return NULL;
-	return backend_names[backend];
-}
-
-_public_ int vcache_backend_from_name(const char *name,
-				      enum vcache_backend *ret_backend)
-{
-	if (!name || !ret_backend)
-		return -EINVAL;
-	for (unsigned int b = 0; b < VC_BACKEND_COUNT; b++)
-		if (strcmp(name, backend_names[b]) == 0) {
-			*ret_backend = (enum vcache_backend)b;
-			return 0;
-		}
-	return -ENOENT;
-}
-
 _public_ int vcache_backend_status(const vcache *cache,
 				   enum vcache_backend backend,
 				   const char **ret_reason)
 {
-	if (!cache || backend <= VCACHE_BACKEND_AUTO ||
-	    backend >= VC_BACKEND_COUNT)
+	int i = vc_backend_index(backend);
+
+	if (!cache || i < 0)
 		return -EINVAL;
 	if (ret_reason)
-		*ret_reason = cache->status[backend].reason;
-	return cache->status[backend].error;
+		*ret_reason = cache->status[i].reason;
+	return cache->status[i].error;
 }

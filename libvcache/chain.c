@@ -1,13 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chain.c - handing a SIGBUS or SIGSEGV that is not ours to the previous
- * action
+ * chain.c - installing the library's fault handlers, and handing a SIGBUS
+ * or SIGSEGV that is not ours to the previous action
  *
  * Both of the library's fault handlers use this code: SIGBUS (sigbus.c,
  * backends uffd and vrange) and SIGSEGV (sigsegv.c, backend soft). Each
- * signal has its own previous action; the rules below are the same, with
- * SIGBUS's one asynchronous positive code (BUS_MCEERR_AO) the only
- * difference. "SIGBUS" below stands for either.
+ * signal has its own install count and previous action; the rules below
+ * are the same, with SIGBUS's one asynchronous positive code
+ * (BUS_MCEERR_AO) the only difference. "SIGBUS" below stands for either.
+ *
+ * Installing: the first vc_chain_install() puts our handler on top and
+ * remembers what it replaced as the previous action; later ones only count
+ * (and take the place back from a SIG_DFL / SIG_IGN set since: those cannot
+ * chain to us, and our objects would kill the process on their next purged
+ * read). Our flags: SA_SIGINFO for si_addr; SA_NODEFER because a
+ * regeneration callback running inside the handler may touch another
+ * volatile object and fault again on the same thread; SA_RESTART; not
+ * SA_ONSTACK (callbacks may need more stack than a typical sigaltstack;
+ * we move to the alternate stack for a previous handler that asked for
+ * one, see below). The last vc_chain_uninstall() restores the previous
+ * action only if ours is still the current one: if someone installed a
+ * handler on top of ours meanwhile, restoring would throw theirs away;
+ * ours stays in their chain instead (harmless: with no objects left it
+ * passes everything on), and a later install reuses it rather than
+ * installing a second copy that would chain to itself.
  *
  * The previous action is applied as the kernel would have applied it had
  * the library never installed a handler:
@@ -47,45 +63,153 @@
  * programs not to use VCACHE_SIGBUS_REINSTALL over a handler that chains to
  * the library.
  *
- * Everything here runs in signal context: system calls, atomics, no locks.
- * The previous action lives in two slots published by an index, so a
- * handler never reads one that is half written.
+ * vc_chain() and vc_chain_reinstall() run in signal context: system
+ * calls, atomics, no locks. The previous action lives in two slots
+ * published by an index, so a handler never reads one that is half
+ * written. Install, uninstall and check are normal context, serialised
+ * per signal by a mutex.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <pthread.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "internal.h"
 
-/* [0]: SIGBUS, [1]: SIGSEGV. */
-static struct {
+/* One per signal: [0] SIGBUS, [1] SIGSEGV. */
+static struct fault_signal {
+	void (*const handler)(int sig, siginfo_t *si, void *uc);
+	pthread_mutex_t install_lock;
+	unsigned int install_count; /* under install_lock */
+	bool installed; /* ours is (or may still be) in the chain */
+	/* The previous action: two slots, the current one by index. */
 	struct sigaction slots[2];
 	_Atomic unsigned int index;
-} prev[2];
+} signals[2] = {
+	{ .handler = vc_sigbus_handler,
+	  .install_lock = PTHREAD_MUTEX_INITIALIZER },
+	{ .handler = vc_sigsegv_handler,
+	  .install_lock = PTHREAD_MUTEX_INITIALIZER },
+};
 
-static unsigned int which(int sig)
+static struct fault_signal *fault_signal(int sig)
 {
-	return sig == SIGSEGV;
+	return &signals[sig == SIGSEGV];
 }
 
-void vc_chain_set_previous(int sig, const struct sigaction *sa)
+static void set_previous(int sig, const struct sigaction *sa)
 {
-	unsigned int w = which(sig);
-	unsigned int next = (atomic_load(&prev[w].index) + 1) & 1;
+	struct fault_signal *f = fault_signal(sig);
+	unsigned int next = (atomic_load(&f->index) + 1) & 1;
 
-	prev[w].slots[next] = *sa;
-	atomic_store(&prev[w].index, next);
+	f->slots[next] = *sa;
+	atomic_store(&f->index, next);
 }
 
-void vc_chain_get_previous(int sig, struct sigaction *ret)
+static void get_previous(int sig, struct sigaction *ret)
 {
-	unsigned int w = which(sig);
+	struct fault_signal *f = fault_signal(sig);
 
-	*ret = prev[w].slots[atomic_load(&prev[w].index) & 1];
+	*ret = f->slots[atomic_load(&f->index) & 1];
+}
+
+bool vc_chain_is_ours(int sig, const struct sigaction *sa)
+{
+	return (sa->sa_flags & SA_SIGINFO) &&
+	       sa->sa_sigaction == fault_signal(sig)->handler;
+}
+
+/* Put our handler on top; *prev receives what it replaces. */
+static int install_on_top(int sig, struct sigaction *prev)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = fault_signal(sig)->handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, prev) < 0)
+		return -errno;
+	return 0;
+}
+
+int vc_chain_reinstall(int sig)
+{
+	struct sigaction prev;
+	int err = install_on_top(sig, &prev);
+
+	if (err == 0 && !vc_chain_is_ours(sig, &prev))
+		set_previous(sig, &prev);
+	return err;
+}
+
+int vc_chain_install(int sig)
+{
+	struct fault_signal *f = fault_signal(sig);
+	struct sigaction prev, cur;
+	int err = 0;
+
+	pthread_mutex_lock(&f->install_lock);
+	if (f->install_count == 0 && !f->installed) {
+		err = install_on_top(sig, &prev);
+		if (err == 0) {
+			set_previous(sig, &prev);
+			f->installed = true;
+		}
+	} else if (sigaction(sig, NULL, &cur) == 0 &&
+		   !vc_chain_is_ours(sig, &cur) &&
+		   (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN)) {
+		/* Reset since: their action becomes the previous one. */
+		err = vc_chain_reinstall(sig);
+	}
+	if (err == 0)
+		f->install_count++;
+	pthread_mutex_unlock(&f->install_lock);
+	return err;
+}
+
+void vc_chain_uninstall(int sig)
+{
+	struct fault_signal *f = fault_signal(sig);
+	struct sigaction cur, prev;
+
+	pthread_mutex_lock(&f->install_lock);
+	if (--f->install_count == 0 && f->installed &&
+	    sigaction(sig, NULL, &cur) == 0 && vc_chain_is_ours(sig, &cur)) {
+		get_previous(sig, &prev);
+		sigaction(sig, &prev, NULL);
+		f->installed = false;
+	}
+	pthread_mutex_unlock(&f->install_lock);
+}
+
+int vc_chain_check(int sig, bool reinstall)
+{
+	struct fault_signal *f = fault_signal(sig);
+	struct sigaction cur;
+	int r = 0;
+
+	pthread_mutex_lock(&f->install_lock);
+	if (f->install_count == 0) {
+		/* No cache needs this handler: nothing is missing. */
+		pthread_mutex_unlock(&f->install_lock);
+		return 0;
+	}
+	if (sigaction(sig, NULL, &cur) < 0) {
+		r = -errno;
+	} else if (!vc_chain_is_ours(sig, &cur)) {
+		r = 1;
+		if (reinstall) {
+			int err = vc_chain_reinstall(sig);
+
+			if (err < 0)
+				r = err;
+		}
+	}
+	pthread_mutex_unlock(&f->install_lock);
+	return r;
 }
 
 /* A positive si_code the kernel sends like kill() does (not a fault). */
@@ -94,21 +218,10 @@ static bool async_code(int sig, int code)
 	return sig == SIGBUS && code == BUS_MCEERR_AO;
 }
 
-static bool is_ours(int sig, const struct sigaction *sa)
-{
-	return sig == SIGSEGV ? vc_sigsegv_is_ours(sa) : vc_sigbus_is_ours(sa);
-}
-
-static int reinstall(int sig)
-{
-	return sig == SIGSEGV ? vc_sigsegv_reinstall() : vc_sigbus_reinstall();
-}
-
 /* Die of sig with the given siginfo, as the default action would. */
 static void default_action(int sig, siginfo_t *si)
 {
 	struct sigaction dfl;
-	siginfo_t copy = *si;
 	sigset_t set;
 
 	memset(&dfl, 0, sizeof(dfl));
@@ -116,9 +229,7 @@ static void default_action(int sig, siginfo_t *si)
 	sigemptyset(&dfl.sa_mask);
 	sigaction(sig, &dfl, NULL);
 	/* Queue it, then make sure it can be delivered: it is, at once. */
-	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), sig,
-		    &copy) < 0)
-		(void)!syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+	vc_signal_self(sig, si);
 	sigemptyset(&set);
 	sigaddset(&set, sig);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -204,7 +315,7 @@ void vc_chain(int sig, siginfo_t *si, void *uc)
 	sigset_t mask, saved;
 	bool have_before;
 
-	vc_chain_get_previous(sig, &prev);
+	get_previous(sig, &prev);
 
 	/* sa_handler and sa_sigaction share storage: test it either way. */
 	if (prev.sa_handler == SIG_IGN) {
@@ -224,7 +335,7 @@ void vc_chain(int sig, siginfo_t *si, void *uc)
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
 		sigemptyset(&dfl.sa_mask);
-		vc_chain_set_previous(sig, &dfl); /* fires once, as it would have */
+		set_previous(sig, &dfl); /* fires once, as it would have */
 	}
 
 	/* Run it with the mask the kernel would have given it. */
@@ -238,7 +349,7 @@ void vc_chain(int sig, siginfo_t *si, void *uc)
 
 	/* Did it change the action while it ran? See the top of the file. */
 	if (have_before && sigaction(sig, NULL, &after) == 0 &&
-	    !same_action(&before, &after) && !is_ours(sig, &after) &&
+	    !same_action(&before, &after) && !vc_chain_is_ours(sig, &after) &&
 	    (after.sa_handler == SIG_DFL || after.sa_handler == SIG_IGN))
-		(void)reinstall(sig);
+		(void)vc_chain_reinstall(sig);
 }

@@ -67,16 +67,18 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-	const struct backend_ops *done[VC_BACKEND_COUNT] = { NULL };
+	bool done[VC_BACKEND_MAX] = { false };
 
 	vc_scratch_fork_child();
 
 	for (struct vcache *c = vc_caches; c; c = c->next) {
 		const struct backend_ops *b = c->backend;
 
-		if (b->fork_child && !done[b->id]) {
+		int k = vc_backend_index(b->id);
+
+		if (b->fork_child && !done[k]) {
 			b->fork_child();
-			done[b->id] = b;
+			done[k] = true;
 		}
 		c->idle_running = false;
 	}

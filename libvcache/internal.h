@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "prim.h"
 #include "vcache.h"
 
 #define _public_ __attribute__((visibility("default")))
@@ -60,11 +61,11 @@
 #define NAME_BUCKETS 256
 
 /*
- * Number of enum vcache_backend values (AUTO included): the last value
- * plus one. A new backend is appended to the enum, to this and to the name
- * table in cache.c (a static assertion there catches a mismatch).
+ * How many backends the registry (backend.c) may hold: the size of the
+ * per-cache status array, indexed by registry position (a static
+ * assertion there says when to raise it).
  */
-#define VC_BACKEND_COUNT (VCACHE_BACKEND_SOFT + 1)
+#define VC_BACKEND_MAX 8
 
 struct backend_ops;
 
@@ -113,7 +114,7 @@ struct vcache_object {
 struct vcache {
 	pthread_mutex_t lock;
 	const struct backend_ops *backend;
-	struct backend_status status[VC_BACKEND_COUNT];
+	struct backend_status status[VC_BACKEND_MAX]; /* by registry position */
 	unsigned int idle_delay_ms;
 	bool strict; /* purge every chunk at its last unpin (purge.c) */
 	vcache_regen_failure_fn on_regen_failure;
@@ -151,8 +152,7 @@ struct vcache {
 extern pthread_mutex_t vc_caches_lock;
 extern struct vcache *vc_caches;
 
-/* util */
-extern size_t vc_page_size;
+/* util (the OS primitives, vc_page_size and vc_now_ns() among them: prim.h) */
 static inline size_t chunk_offset(const struct vcache_object *o, size_t i)
 {
 	return i * o->chunk_size;
@@ -174,7 +174,6 @@ static inline uint32_t chunk_pins(uint64_t s)
 {
 	return (uint32_t)(s & CHUNK_PINS_MASK);
 }
-uint64_t vc_now_ns(void); /* CLOCK_MONOTONIC; async-signal-safe */
 
 /* pagemap.c: page number -> pointer, lock-free reads (writers serialised). */
 #define VC_PAGEMAP_SLOTS 512u
@@ -201,14 +200,10 @@ int vc_object_range(const struct vcache_object *o, size_t offset, size_t length,
 		 size_t *ret_first, size_t *ret_last);
 
 /* sigbus.c */
-void vc_page_size_init(void);
-int vc_sigbus_install(void);
-void vc_sigbus_uninstall(void);
+void vc_sigbus_handler(int sig, siginfo_t *si, void *uc);
 bool vc_sigbus_probe_pages(void *addr, size_t len);
 void vc_sigbus_open(void);  /* normal context; nests; SIGSEGV too */
 void vc_sigbus_close(void);
-int vc_sigbus_reinstall(void); /* async-signal-safe */
-bool vc_sigbus_is_ours(const struct sigaction *sa);
 /*
  * The signals a purged page raises: SIGBUS (uffd, vrange), SIGSEGV (soft).
  * Work that may touch purged memory unblocks both (a callback may read an
@@ -219,11 +214,27 @@ void vc_fault_unblock(sigset_t *ret_blocked);
 void vc_fault_reblock(const sigset_t *blocked);
 
 /*
- * chain.c: the action installed before ours (one per signal: SIGBUS,
- * SIGSEGV), and passing signals to it.
+ * chain.c: the library's fault handlers (sig is SIGBUS or SIGSEGV; the
+ * handler is vc_sigbus_handler() or vc_sigsegv_handler()) and the action
+ * each was installed over.
+ *  install: a reference on sig's handler, putting it on top the first
+ *   time (or again over a SIG_DFL / SIG_IGN set since). 0 or the negative
+ *   errno of sigaction(2). Normal context, thread-safe.
+ *  uninstall: drop it; the last one restores the previous action if ours
+ *   is still the current one. Normal context, thread-safe.
+ *  reinstall: put ours back on top now, the current action (unless ours)
+ *   becoming the previous one. 0 or -errno. Async-signal-safe.
+ *  check: vcache_sigbus_check() for one signal: 0 installed or not
+ *   needed, 1 replaced (put back if reinstall), or -errno. Thread-safe.
+ *  is_ours: is sa our handler for sig? Async-signal-safe.
+ *  vc_chain: hand a signal that is not ours to the previous action, as the
+ *   kernel would have. Signal context.
  */
-void vc_chain_set_previous(int sig, const struct sigaction *sa);
-void vc_chain_get_previous(int sig, struct sigaction *ret);
+int vc_chain_install(int sig);
+void vc_chain_uninstall(int sig);
+int vc_chain_reinstall(int sig);
+int vc_chain_check(int sig, bool reinstall);
+bool vc_chain_is_ours(int sig, const struct sigaction *sa);
 void vc_chain(int sig, siginfo_t *si, void *uc);
 
 /* lost.c: a backend that lost its descriptor. */
@@ -248,6 +259,25 @@ int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open);
 int vc_chunk_fill_zero(struct vcache_object *o, size_t i);
 void vc_regen_fault(struct vcache_object *o, uintptr_t addr);
 
+/*
+ * The common end of both fault handlers (sigbus.c, sigsegv.c): a fault
+ * that may be ours (the handler checked the si_code, and SIGSEGV's area
+ * registry) at an address of a live object regenerates that object's
+ * chunk; anything else goes to the previous action (chain.c). Signal
+ * context; inline so the handlers cost no extra call.
+ */
+static inline void vc_fault_or_chain(int sig, siginfo_t *si, void *uc,
+				     bool maybe_ours)
+{
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	struct vcache_object *o = maybe_ours ? vc_slab_find(addr) : NULL;
+
+	if (o)
+		vc_regen_fault(o, addr);
+	else
+		vc_chain(sig, si, uc);
+}
+
 /* pin.c */
 int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	      unsigned int flags, bool *ret_pinned);
@@ -258,12 +288,6 @@ void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 void vc_idle_kick(struct vcache *c, uint64_t deadline);
 void vc_idle_stop(struct vcache *c);
 uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now);
-
-/* backend-uffd.c, for fork.c and lost.c */
-void vc_uffd_fork_lock(bool lock);
-int vc_uffd_lost(void);
-int vc_uffd_check_hold(void); /* 0 or -errno; then no fstat until release */
-void vc_uffd_check_release(void);
 
 /* fork.c */
 int vc_fork_handlers_register(void);
@@ -283,15 +307,10 @@ int vc_struct_copy_in(void *dst, size_t ksize, const void *user,
 
 /* sigsegv.c: the soft backend's SIGSEGV handler and area registry. */
 int vc_sigsegv_atfork_register(void);
-int vc_sigsegv_install(void);
-void vc_sigsegv_uninstall(void);
+void vc_sigsegv_handler(int sig, siginfo_t *si, void *uc);
 int vc_sigsegv_register(void *addr, size_t len, void *arg, void **ret_ticket);
 void vc_sigsegv_unregister(void *ticket);
 void *vc_sigsegv_lookup(uintptr_t addr); /* async-signal-safe */
-int vc_sigsegv_reinstall(void); /* async-signal-safe */
-bool vc_sigsegv_is_ours(const struct sigaction *sa);
-/* vcache_sigbus_check()'s SIGSEGV half: 0, 1 (replaced) or -errno. */
-int vc_sigsegv_check(bool reinstall);
 
 /* purge.c */
 size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end);

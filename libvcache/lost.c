@@ -3,7 +3,7 @@
  * lost.c - what happens to a cache whose backend lost its descriptor
  *
  * Under uffd, a purged page only faults while the userfaultfd registration
- * exists; without it the page reads as zeros. backend-uffd.c notices a
+ * exists; without it the page reads as zeros. prim-uffd.c notices a
  * descriptor closed behind its back (close_range() in a daemon) and a
  * fork() child that could not open its own; from then on the cache is
  * "lost": the library cannot tell which pages still hold data. So:
@@ -25,7 +25,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <sys/mman.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -38,8 +37,8 @@ static int backend_lost(const struct backend_ops *b)
 /* The object's memory can never be read as data again. */
 static void quarantine_object(struct vcache_object *o)
 {
-	(void)mprotect(o->data, o->map_size, PROT_NONE);
-	(void)madvise(o->data, o->map_size, MADV_DONTNEED);
+	(void)vc_mem_protect(o->data, o->map_size, PROT_NONE);
+	(void)vc_mem_advise(o->data, o->map_size, MADV_DONTNEED);
 }
 
 /*

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -65,7 +64,7 @@ static void object_destroy(struct vcache_object *o)
 	vc_slab_withdraw(o);
 	if (o->data) {
 		o->cache->backend->detach(o->data, o->map_size);
-		munmap(o->data, o->map_size);
+		vc_mem_unmap(o->data, o->map_size);
 	}
 	free((void *)o->chunks);
 	free(o->deadline);
@@ -114,7 +113,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 			const char *name, size_t size, size_t chunk_size,
 			vcache_regen_fn regen, void *userdata)
 {
-	void *data;
+	void *data = NULL;
 	int err;
 
 	o->cache = c;
@@ -134,9 +133,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	if (err < 0)
 		return err;
 	vc_purge_before_alloc(c, o->map_size); /* soft: room first */
-	data = mmap(NULL, o->map_size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (data == MAP_FAILED)
+	if (vc_mem_map(o->map_size, PROT_READ | PROT_WRITE, &data) < 0)
 		return -ENOMEM;
 	o->data = data;
 	/*
@@ -147,9 +144,9 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	 * program locks it again later, with mlockall(MCL_CURRENT), it simply
 	 * is never purged: see vcache.h.) Harmless when nothing is locked.
 	 */
-	(void)munlock(data, o->map_size);
+	(void)vc_mem_unlock(data, o->map_size);
 	/* Huge pages would be split by every per-chunk madvise anyway. */
-	(void)madvise(data, o->map_size, MADV_NOHUGEPAGE);
+	(void)vc_mem_advise(data, o->map_size, MADV_NOHUGEPAGE);
 
 	err = object_fill(o);
 	if (err < 0)

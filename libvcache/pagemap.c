@@ -18,7 +18,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdatomic.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -51,13 +50,15 @@ static struct node *leaf_for(struct vc_pagemap *m, uintptr_t key, bool create)
 							 memory_order_acquire);
 
 		if (!next) {
+			void *p = NULL;
+
 			if (!create)
 				return NULL;
-			next = mmap(NULL, sizeof(*next), PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (next == MAP_FAILED)
+			if (vc_mem_map(sizeof(*next), PROT_READ | PROT_WRITE,
+				       &p) < 0)
 				return NULL;
-			/* Zero-filled by mmap: publish it. */
+			next = p;
+			/* Zero-filled by the kernel: publish it. */
 			atomic_store_explicit(s, next, memory_order_release);
 		}
 		n = next;

@@ -30,7 +30,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -60,7 +59,7 @@ static size_t resident(const uint8_t *addr, size_t len)
 		if (span > sizeof(vec) * vc_page_size)
 			span = sizeof(vec) * vc_page_size;
 		pages = span / vc_page_size;
-		if (mincore((void *)(addr + off), span, vec) < 0)
+		if (vc_mem_present((void *)(addr + off), span, vec) < 0)
 			continue;
 		for (size_t i = 0; i < pages; i++)
 			n += vec[i] & 1;

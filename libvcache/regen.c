@@ -20,11 +20,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/futex.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -36,14 +31,6 @@ static _tls_ struct {
 	size_t chunk;
 } tls_busy[BUSY_DEPTH];
 static _tls_ unsigned int tls_busy_depth;
-
-uint64_t vc_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static bool busy_is_mine(struct vcache_object *o, size_t i)
 {
@@ -71,8 +58,7 @@ static void chunk_wait(_Atomic uint64_t *st, uint64_t s)
 		return; /* changed meanwhile: look again */
 	s |= CHUNK_WAITERS;
 	/* Fails with EAGAIN at once if the flags changed since s. */
-	syscall(SYS_futex, state_flags_word(st), FUTEX_WAIT_PRIVATE,
-		(uint32_t)(s >> 32), NULL, NULL, 0);
+	(void)vc_futex_wait(state_flags_word(st), (uint32_t)(s >> 32));
 }
 
 /*
@@ -142,8 +128,7 @@ void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
 	tls_busy_depth--;
 	old = atomic_fetch_and(st, ~(clear | CHUNK_BUSY | CHUNK_WAITERS));
 	if (old & CHUNK_WAITERS)
-		syscall(SYS_futex, state_flags_word(st), FUTEX_WAKE_PRIVATE,
-			INT32_MAX, NULL, NULL, 0);
+		(void)vc_futex_wake_all(state_flags_word(st));
 }
 
 /*
@@ -208,24 +193,6 @@ int vc_chunk_fill_zero(struct vcache_object *o, size_t i)
 	return err;
 }
 
-/* write(2) a decimal number; no stdio in signal context. */
-static void write_u64(uint64_t v)
-{
-	char buf[24];
-	size_t n = sizeof(buf);
-
-	do {
-		buf[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	(void)!write(STDERR_FILENO, buf + n, sizeof(buf) - n);
-}
-
-static void write_str(const char *s)
-{
-	(void)!write(STDERR_FILENO, s, strlen(s));
-}
-
 static void regen_failed(struct vcache_object *o, size_t off, int err)
 {
 	struct vcache *c = o->cache;
@@ -234,34 +201,24 @@ static void regen_failed(struct vcache_object *o, size_t off, int err)
 		c->on_regen_failure(o, off, err, c->on_regen_failure_userdata);
 	if (err == -EDEADLK) {
 		/* The documented impossible case (vcache.h, Signal safety). */
-		write_str("vcache: object '");
-		write_str(o->name);
-		write_str("' at offset ");
-		write_u64(off);
-		write_str(": this thread touched a purged page of a chunk it is "
-			  "regenerating or pinning itself (from the regeneration "
-			  "callback, or from a signal handler that interrupted "
-			  "the library); aborting\n");
+		vc_msg_str("vcache: object '");
+		vc_msg_str(o->name);
+		vc_msg_str("' at offset ");
+		vc_msg_u64(off);
+		vc_msg_str(": this thread touched a purged page of a chunk it is "
+			   "regenerating or pinning itself (from the regeneration "
+			   "callback, or from a signal handler that interrupted "
+			   "the library); aborting\n");
 		abort();
 	}
-	write_str("vcache: regenerating object '");
-	write_str(o->name);
-	write_str("' at offset ");
-	write_u64(off);
-	write_str(" failed with errno ");
-	write_u64((uint64_t)-(int64_t)err);
-	write_str("; aborting\n");
+	vc_msg_str("vcache: regenerating object '");
+	vc_msg_str(o->name);
+	vc_msg_str("' at offset ");
+	vc_msg_u64(off);
+	vc_msg_str(" failed with errno ");
+	vc_msg_u64((uint64_t)-(int64_t)err);
+	vc_msg_str("; aborting\n");
 	abort();
-}
-
-/* Is the page at addr mapped? mincore() reports present PTEs of anon memory. */
-static bool page_present(uintptr_t addr)
-{
-	unsigned char v = 0;
-
-	if (mincore((void *)(addr & ~(vc_page_size - 1)), vc_page_size, &v) < 0)
-		return false;
-	return v & 1;
 }
 
 /*
@@ -292,7 +249,7 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	 * Someone may have regenerated the chunk between our fault and our
 	 * claim; then there is nothing to do but retry the access.
 	 */
-	if (page_present(addr)) {
+	if (vc_page_present(addr)) {
 		vc_chunk_release(o, i, 0);
 		goto out;
 	}

@@ -9,15 +9,14 @@
  * compare-and-swap. Several may be in use at once: several threads fault
  * together, and a callback may fault on another object (nesting). Buffers
  * are sized in normal context when an object is created (vc_scratch_reserve()).
- * If every pooled buffer is busy or too small, a fresh one is mmap()ed:
- * mmap/munmap are plain system calls, safe in a signal handler, and this
+ * If every pooled buffer is busy or too small, a fresh one is mapped
+ * (vc_mem_map(): a plain system call, safe in a signal handler), and this
  * keeps deep nesting from deadlocking on an exhausted pool.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -44,21 +43,19 @@ int vc_scratch_reserve(size_t len)
 	for (int i = 0; i < SCRATCH_RESERVED; i++) {
 		struct scratch_slot *s = &slots[i];
 		uintptr_t expected = 0;
-		void *buf;
+		void *buf = NULL;
 
 		while (!atomic_compare_exchange_weak(&s->busy, &expected, me())) {
 			expected = 0;
 			sched_yield();
 		}
 		if (s->size < len) {
-			buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			if (buf == MAP_FAILED) {
+			if (vc_mem_map(len, PROT_READ | PROT_WRITE, &buf) < 0) {
 				atomic_store(&s->busy, 0);
 				return -ENOMEM;
 			}
 			if (s->buf)
-				munmap(s->buf, s->size);
+				vc_mem_unmap(s->buf, s->size);
 			s->buf = buf;
 			s->size = len;
 		}
@@ -69,7 +66,7 @@ int vc_scratch_reserve(size_t len)
 
 void *vc_scratch_get(size_t len, int *ret_slot)
 {
-	void *buf;
+	void *buf = NULL;
 
 	for (int i = 0; i < SCRATCH_SLOTS; i++) {
 		struct scratch_slot *s = &slots[i];
@@ -85,9 +82,7 @@ void *vc_scratch_get(size_t len, int *ret_slot)
 		}
 		atomic_store(&s->busy, 0);
 	}
-	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
+	if (vc_mem_map(len, PROT_READ | PROT_WRITE, &buf) < 0)
 		return NULL;
 	*ret_slot = -1;
 	return buf;
@@ -103,11 +98,11 @@ void *vc_scratch_get(size_t len, int *ret_slot)
 void vc_scratch_put(void *buf, size_t len, int slot)
 {
 	if (slot < 0) {
-		munmap(buf, len);
+		vc_mem_unmap(buf, len);
 		return;
 	}
 	if (len > SCRATCH_KEEP)
-		(void)madvise(buf, len, MADV_FREE);
+		(void)vc_mem_advise(buf, len, MADV_FREE);
 	atomic_store(&slots[slot].busy, 0);
 }
 

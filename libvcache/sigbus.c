@@ -4,23 +4,25 @@
  *
  * One handler for every cache of the process whose backend can purge
  * (backend none needs none), installed by the first such vcache_new() and
- * restored by the last vcache_free(). A SIGBUS is ours when it is a
+ * restored by the last vcache_free() (chain.c does both, for this handler
+ * and soft's SIGSEGV one, by the same rules). A SIGBUS is ours when it is a
  * BUS_ADRERR fault at an address inside a live object; then the chunk is
  * regenerated (regen.c) and the access resumes. Everything else - other
  * si_codes such as BUS_MCEERR_AR/AO, a truncated file mapping, kill(2),
  * sigqueue(3) - goes to the action that was installed before us, applied as
  * the kernel would have applied it (chain.c).
  *
- * Our own flags: SA_SIGINFO for si_addr; SA_NODEFER because a regeneration
- * callback running inside the handler may touch another volatile object
- * and fault again on the same thread. Not SA_ONSTACK: callbacks may need
- * more stack than a typical sigaltstack (chain.c moves to the alternate
- * stack for a previous handler that asked for one). We cannot rely on our
- * flags, though: a handler installed after us may call us with SIGBUS
- * blocked (the ordinary sigaction() without SA_NODEFER does), and TSan
- * runs every handler with all signals blocked. So every piece of our work
- * that may fault again unblocks SIGBUS itself (regen.c, the probe below),
- * and every jump out of a handler restores the signal mask it jumps to.
+ * Our own flags (chain.c): SA_SIGINFO for si_addr; SA_NODEFER because a
+ * regeneration callback running inside the handler may touch another
+ * volatile object and fault again on the same thread. Not SA_ONSTACK:
+ * callbacks may need more stack than a typical sigaltstack (chain.c moves
+ * to the alternate stack for a previous handler that asked for one). We
+ * cannot rely on our flags, though: a handler installed after us may call
+ * us with SIGBUS blocked (the ordinary sigaction() without SA_NODEFER
+ * does), and TSan runs every handler with all signals blocked. So every
+ * piece of our work that may fault again unblocks SIGBUS itself (regen.c,
+ * the probe below), and every jump out of a handler restores the signal
+ * mask it jumps to.
  *
  * A thread that blocks SIGBUS *itself* and then touches a purged page is
  * killed by the kernel before any handler runs; nothing can be done there.
@@ -36,21 +38,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-size_t vc_page_size;
-
-static pthread_once_t page_size_once = PTHREAD_ONCE_INIT;
-
-static void page_size_fetch(void)
-{
-	vc_page_size = (size_t)sysconf(_SC_PAGESIZE);
-}
-
-/* Before anything uses vc_page_size (vcache_new()). */
-void vc_page_size_init(void)
-{
-	pthread_once(&page_size_once, page_size_fetch);
-}
 
 /*
  * A page probe in progress on this thread (vc_sigbus_probe_pages()).
@@ -73,10 +60,6 @@ static _tls_ struct {
 	sigset_t blocked; /* of SIGBUS, SIGSEGV: what to block again */
 	sigset_t mask;
 } tls_open;
-
-static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned int install_count;
-static bool installed; /* our handler is (or may still be) in the chain */
 
 /*
  * The write that makes a lazy-free page non-volatile again: an atomic
@@ -131,118 +114,25 @@ static bool fault_at_probe(void *uc)
 }
 #endif
 
-static void sigbus_handler(int sig, siginfo_t *si, void *uc)
+void vc_sigbus_handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
 	struct probe *p = tls_probe;
 	uintptr_t addr = (uintptr_t)si->si_addr;
-	struct vcache_object *o;
 
-	if (si->si_code == BUS_ADRERR) {
-		if (p && p->page &&
-		    (addr & ~(uintptr_t)(vc_page_size - 1)) == p->page &&
-		    fault_at_probe(uc)) {
-			/*
-			 * sigjmp_buf saved without the mask (no system call per
-			 * page); whoever called us may have blocked SIGBUS (or
-			 * everything): put back the probe's own mask.
-			 */
-			pthread_sigmask(SIG_SETMASK, &p->mask, NULL);
-			siglongjmp(p->env, 1);
-		}
-		o = vc_slab_find(addr);
-		if (o) {
-			vc_regen_fault(o, addr);
-			errno = saved_errno;
-			return;
-		}
-	}
-	vc_chain(sig, si, uc);
-	errno = saved_errno;
-}
-
-static bool action_is_ours(const struct sigaction *sa)
-{
-	return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == sigbus_handler;
-}
-
-/* Put our handler on top; *prev receives what it replaces. */
-static int install_on_top(struct sigaction *prev)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = sigbus_handler;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, &sa, prev) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Signal context allowed: chain.c re-installs after a previous handler. */
-int vc_sigbus_reinstall(void)
-{
-	struct sigaction prev;
-	int err = install_on_top(&prev);
-
-	if (err == 0 && !action_is_ours(&prev))
-		vc_chain_set_previous(SIGBUS, &prev);
-	return err;
-}
-
-bool vc_sigbus_is_ours(const struct sigaction *sa)
-{
-	return action_is_ours(sa);
-}
-
-int vc_sigbus_install(void)
-{
-	struct sigaction prev, cur;
-	int err = 0;
-
-	pthread_mutex_lock(&install_lock);
-	if (install_count == 0 && !installed) {
-		err = install_on_top(&prev);
-		if (err == 0) {
-			vc_chain_set_previous(SIGBUS, &prev);
-			installed = true;
-		}
-	} else if (sigaction(SIGBUS, NULL, &cur) == 0 && !action_is_ours(&cur) &&
-		   (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN)) {
+	if (si->si_code == BUS_ADRERR && p && p->page &&
+	    (addr & ~(uintptr_t)(vc_page_size - 1)) == p->page &&
+	    fault_at_probe(uc)) {
 		/*
-		 * Someone reset SIGBUS since (SIG_DFL and SIG_IGN cannot
-		 * chain to us): our objects would kill the process on their
-		 * next purged read. Take the place back; their action becomes
-		 * the previous one.
+		 * sigjmp_buf saved without the mask (no system call per
+		 * page); whoever called us may have blocked SIGBUS (or
+		 * everything): put back the probe's own mask.
 		 */
-		err = vc_sigbus_reinstall();
+		pthread_sigmask(SIG_SETMASK, &p->mask, NULL);
+		siglongjmp(p->env, 1);
 	}
-	if (err == 0)
-		install_count++;
-	pthread_mutex_unlock(&install_lock);
-	return err;
-}
-
-/*
- * Restore the previous handler only if ours is still the current one. If
- * someone installed a handler on top of ours meanwhile, restoring would
- * throw theirs away; ours stays in their chain instead (harmless: with no
- * objects left it passes everything on), and a later vcache_new() reuses
- * it rather than installing a second copy that would chain to itself.
- */
-void vc_sigbus_uninstall(void)
-{
-	struct sigaction cur, prev;
-
-	pthread_mutex_lock(&install_lock);
-	if (--install_count == 0 && installed &&
-	    sigaction(SIGBUS, NULL, &cur) == 0 && action_is_ours(&cur)) {
-		vc_chain_get_previous(SIGBUS, &prev);
-		sigaction(SIGBUS, &prev, NULL);
-		installed = false;
-	}
-	pthread_mutex_unlock(&install_lock);
+	vc_fault_or_chain(sig, si, uc, si->si_code == BUS_ADRERR);
+	errno = saved_errno;
 }
 
 /*
@@ -252,30 +142,14 @@ void vc_sigbus_uninstall(void)
  */
 _public_ int vcache_sigbus_check(unsigned int flags)
 {
-	struct sigaction cur;
-	int r = VCACHE_SIGBUS_INSTALLED, segv;
+	bool reinstall = flags & VCACHE_SIGBUS_REINSTALL;
+	int r, segv;
 
 	if (flags & ~VCACHE_SIGBUS_REINSTALL)
 		return -EINVAL;
-	pthread_mutex_lock(&install_lock);
-	if (install_count == 0) {
-		/* No cache needs a handler: nothing is missing. */
-		pthread_mutex_unlock(&install_lock);
-		return VCACHE_SIGBUS_INSTALLED;
-	}
-	if (sigaction(SIGBUS, NULL, &cur) < 0) {
-		r = -errno;
-	} else if (!action_is_ours(&cur)) {
-		r = VCACHE_SIGBUS_REPLACED;
-		if (flags & VCACHE_SIGBUS_REINSTALL) {
-			int err = vc_sigbus_reinstall();
-
-			if (err < 0)
-				r = err;
-		}
-	}
-	pthread_mutex_unlock(&install_lock);
-	segv = vc_sigsegv_check(flags & VCACHE_SIGBUS_REINSTALL);
+	/* 0 = VCACHE_SIGBUS_INSTALLED, 1 = VCACHE_SIGBUS_REPLACED. */
+	r = vc_chain_check(SIGBUS, reinstall);
+	segv = vc_chain_check(SIGSEGV, reinstall);
 	if (r >= 0 && segv != VCACHE_SIGBUS_INSTALLED)
 		r = segv;
 	return r;

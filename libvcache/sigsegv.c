@@ -20,14 +20,15 @@
  *  - it installs without SA_NODEFER, so a regeneration callback that
  *    touches another purged object (nested regeneration) would fault with
  *    SIGSEGV blocked, and the kernel kills the process.
- * Our handler therefore has the same flags and rules as the SIGBUS one
- * (sigbus.c): SA_SIGINFO | SA_NODEFER | SA_RESTART; every SIGSEGV that is
+ * Our handler is therefore installed, counted, re-installed and restored
+ * by the very code that does it for the SIGBUS one (chain.c, with the
+ * same flags SA_SIGINFO | SA_NODEFER | SA_RESTART): every SIGSEGV that is
  * not a SEGV_ACCERR inside a registered area goes to the action installed
- * before ours through the same code (chain.c: its mask and flags, SIG_IGN,
- * SIG_DFL, a previous handler that resets the action); regeneration
- * unblocks SIGBUS and SIGSEGV whatever the entry mask (regen.c); the
- * previous action is restored by the last put only if ours is still the
- * current one; vcache_sigbus_check() covers this handler too.
+ * before ours (its mask and flags, SIG_IGN, SIG_DFL, a previous handler
+ * that resets the action); regeneration unblocks SIGBUS and SIGSEGV
+ * whatever the entry mask (regen.c); the previous action is restored by
+ * the last put only if ours is still the current one;
+ * vcache_sigbus_check() covers this handler too.
  *
  * libsigsegv's dispatcher is not thread-safe and sigsegv_register()
  * allocates, so changes happen in normal context under a mutex, and the
@@ -39,15 +40,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sigsegv.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -58,18 +56,13 @@ static sigsegv_dispatcher dispatcher; /* changed only with WRITER set */
 static _Atomic uint32_t guard;        /* WRITER | number of readers */
 static _tls_ void *tls_found;
 
-static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned int install_count;
-static bool installed; /* our handler is (or may still be) in the chain */
-
 static void reader_enter(void)
 {
 	uint32_t g = atomic_load(&guard);
 
 	for (;;) {
 		if (g & WRITER) {
-			syscall(SYS_futex, (uint32_t *)&guard,
-				FUTEX_WAIT_PRIVATE, g, NULL, NULL, 0);
+			(void)vc_futex_wait((uint32_t *)&guard, g);
 			g = atomic_load(&guard);
 			continue;
 		}
@@ -94,8 +87,7 @@ static void writer_enter(void)
 static void writer_exit(void)
 {
 	atomic_fetch_and(&guard, ~WRITER);
-	syscall(SYS_futex, (uint32_t *)&guard, FUTEX_WAKE_PRIVATE, INT32_MAX,
-		NULL, NULL, 0);
+	(void)vc_futex_wake_all((uint32_t *)&guard);
 }
 
 /* The area handler only reports which area matched; see above. */
@@ -142,127 +134,13 @@ void *vc_sigsegv_lookup(uintptr_t addr)
 	return found;
 }
 
-static void sigsegv_handler(int sig, siginfo_t *si, void *uc)
+void vc_sigsegv_handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
-	uintptr_t addr = (uintptr_t)si->si_addr;
 
-	if (si->si_code == SEGV_ACCERR && vc_sigsegv_lookup(addr)) {
-		struct vcache_object *o = vc_slab_find(addr);
-
-		if (o) {
-			vc_regen_fault(o, addr);
-			errno = saved_errno;
-			return;
-		}
-	}
-	vc_chain(sig, si, uc);
+	vc_fault_or_chain(sig, si, uc, si->si_code == SEGV_ACCERR &&
+			  vc_sigsegv_lookup((uintptr_t)si->si_addr));
 	errno = saved_errno;
-}
-
-static bool action_is_ours(const struct sigaction *sa)
-{
-	return (sa->sa_flags & SA_SIGINFO) &&
-	       sa->sa_sigaction == sigsegv_handler;
-}
-
-bool vc_sigsegv_is_ours(const struct sigaction *sa)
-{
-	return action_is_ours(sa);
-}
-
-/* Put our handler on top; *prev receives what it replaces. */
-static int install_on_top(struct sigaction *prev)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = sigsegv_handler;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, prev) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Signal context allowed: chain.c re-installs after a previous handler. */
-int vc_sigsegv_reinstall(void)
-{
-	struct sigaction prev;
-	int err = install_on_top(&prev);
-
-	if (err == 0 && !action_is_ours(&prev))
-		vc_chain_set_previous(SIGSEGV, &prev);
-	return err;
-}
-
-/* Same rules as vc_sigbus_install(): see sigbus.c. */
-int vc_sigsegv_install(void)
-{
-	struct sigaction prev, cur;
-	int err = 0;
-
-	pthread_mutex_lock(&install_lock);
-	if (install_count == 0 && !installed) {
-		err = install_on_top(&prev);
-		if (err == 0) {
-			vc_chain_set_previous(SIGSEGV, &prev);
-			installed = true;
-		}
-	} else if (sigaction(SIGSEGV, NULL, &cur) == 0 &&
-		   !action_is_ours(&cur) &&
-		   (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN)) {
-		/* Reset since: SIG_DFL and SIG_IGN cannot chain to us. */
-		err = vc_sigsegv_reinstall();
-	}
-	if (err == 0)
-		install_count++;
-	pthread_mutex_unlock(&install_lock);
-	return err;
-}
-
-/* The previous action comes back only if ours is still the current one. */
-void vc_sigsegv_uninstall(void)
-{
-	struct sigaction cur, prev;
-
-	pthread_mutex_lock(&install_lock);
-	if (--install_count == 0 && installed &&
-	    sigaction(SIGSEGV, NULL, &cur) == 0 && action_is_ours(&cur)) {
-		vc_chain_get_previous(SIGSEGV, &prev);
-		sigaction(SIGSEGV, &prev, NULL);
-		installed = false;
-	}
-	pthread_mutex_unlock(&install_lock);
-}
-
-/*
- * vcache_sigbus_check()'s SIGSEGV half: while a soft cache exists its
- * handler is one the library needs.
- */
-int vc_sigsegv_check(bool reinstall)
-{
-	struct sigaction cur;
-	int r = 0;
-
-	pthread_mutex_lock(&install_lock);
-	if (install_count == 0) {
-		pthread_mutex_unlock(&install_lock);
-		return 0;
-	}
-	if (sigaction(SIGSEGV, NULL, &cur) < 0) {
-		r = -errno;
-	} else if (!action_is_ours(&cur)) {
-		r = 1;
-		if (reinstall) {
-			int err = vc_sigsegv_reinstall();
-
-			if (err < 0)
-				r = err;
-		}
-	}
-	pthread_mutex_unlock(&install_lock);
-	return r;
 }
 
 /*

@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -47,16 +46,17 @@ static int slab_grow(void)
 {
 	size_t n = atomic_load(&nblocks);
 	struct vcache_object *b;
+	void *p = NULL;
 
 	if (n == SLAB_MAX_BLOCKS)
 		return -ENOMEM;
-	b = mmap(NULL, SLAB_PER_BLOCK * sizeof(*b), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b == MAP_FAILED)
+	if (vc_mem_map(SLAB_PER_BLOCK * sizeof(*b), PROT_READ | PROT_WRITE,
+		       &p) < 0)
 		return -ENOMEM;
+	b = p;
 	if (vc_pagemap_set(&slab_blocks, (uintptr_t)b,
 			   SLAB_PER_BLOCK * sizeof(*b), b) < 0) {
-		munmap(b, SLAB_PER_BLOCK * sizeof(*b));
+		vc_mem_unmap(b, SLAB_PER_BLOCK * sizeof(*b));
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < SLAB_PER_BLOCK; i++) {

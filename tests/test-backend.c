@@ -64,6 +64,7 @@ START_TEST(test_backend_names)
 	ck_assert_str_eq(vcache_backend_name(VCACHE_BACKEND_VRANGE), "vrange");
 	ck_assert_str_eq(vcache_backend_name(VCACHE_BACKEND_UFFD), "uffd");
 	ck_assert_str_eq(vcache_backend_name(VCACHE_BACKEND_NONE), "none");
+	ck_assert_str_eq(vcache_backend_name(VCACHE_BACKEND_SOFT), "soft");
 	ck_assert_ptr_null(vcache_backend_name(TEST_BACKEND_PAST_LAST));
 	ck_assert_ptr_null(vcache_backend_name((enum vcache_backend)-1));
 }
