@@ -67,6 +67,7 @@
 #define VC_BACKEND_COUNT (VCACHE_BACKEND_SOFT + 1)
 
 struct backend_ops;
+struct vc_shared;
 
 struct backend_status {
 	int error;           /* 0 usable, else negative errno */
@@ -108,6 +109,9 @@ struct vcache_object {
 
 	/* Under the slab lock while free. */
 	struct vcache_object *free_next;
+
+	/* Shared between processes (shared.h); NULL for a private object. */
+	struct vc_shared *shared;
 };
 
 struct vcache {

@@ -35,6 +35,7 @@
 #include "backend.h"
 #include "internal.h"
 #include "pressure.h"
+#include "shared.h"
 
 static unsigned int rank(int priority)
 {
@@ -77,6 +78,8 @@ size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end)
 	const struct backend_ops *b = o->cache->backend;
 	size_t bytes = 0;
 
+	if (o->shared) /* holes punched in the memfd (shared-pin.c) */
+		return vc_shared_purge_locked(o, start, end);
 	if (!b->purge || start >= end)
 		return 0;
 	for (size_t i = start / o->chunk_size;
@@ -188,7 +191,8 @@ static int collect(struct vcache *c, unsigned int max_rank,
 		   struct vcache_object ***list, size_t *n, size_t *cap)
 {
 	for (struct vcache_object *o = c->objects; o; o = o->next) {
-		if (rank(atomic_load(&o->priority)) > max_rank)
+		/* The kernel never reclaims shared objects by itself. */
+		if (rank(atomic_load(&o->priority)) > max_rank && !o->shared)
 			continue;
 		if (*n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 64;
