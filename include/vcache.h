@@ -228,7 +228,10 @@
  *   vcache_purge[_range]     -EINVAL      length 0, range outside the object
  *   vcache_purge_cache       -ENOMEM      out of memory (nothing purged)
  *   vcache_object_set_priority -EINVAL    not a VCACHE_PRIORITY_* value
- *   vcache_object_create_shared -EINVAL   as vcache_object_create
+ *   vcache_object_create_shared -EINVAL   same causes as for
+ *                                         vcache_object_create
+ *                            -EBADF       (uffd) the cache is lost, as
+ *                                         for vcache_object_create
  *                            -ENAMETOOLONG name longer than
  *                                         VCACHE_NAME_MAX
  *                            -EOVERFLOW   size too large to map
