@@ -159,6 +159,8 @@ static int pin_check(struct vcache_object *o, size_t i)
 	vc_shared_chunk_wait_idle(sh, i);
 	if (chunk_whole(o, i))
 		return 0;
+	/* Room first: the kernel will not reclaim shared memory for us. */
+	vc_purge_before_shared(o->cache, chunk_map_length(o, i));
 	err = vc_shared_chunk_claim(sh, i, true);
 	if (err < 0)
 		return err;

@@ -114,6 +114,9 @@ bool vc_shared_pinned_here(struct vcache_object *o);
 void vc_shared_stats(struct vcache_object *o, uint64_t *pinned,
 		     uint64_t *vol);
 
+/* purge.c: make room before filling shared memory (pressure watcher). */
+void vc_purge_before_shared(struct vcache *c, size_t bytes);
+
 /* object.c: vcache_object_create() with a shared part (sh may be NULL). */
 int vc_object_new(struct vcache *cache, const char *name, size_t size,
 		  size_t chunk_size, vcache_regen_fn regen, void *userdata,
