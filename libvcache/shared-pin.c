@@ -144,6 +144,61 @@ static int regenerate(struct vcache_object *o, size_t i)
 	return err;
 }
 
+/* Does a process attached to the object read holes as zeros? */
+static bool unprotected_reader(struct vc_shared *sh)
+{
+	for (unsigned int s = 0; s < VC_SHARED_SLOTS; s++)
+		if (atomic_load(&sh->owners[s]) &&
+		    (atomic_load(&sh->slot_flags[s]) & SLOT_UNPROTECTED))
+			return true;
+	return false;
+}
+
+/*
+ * The patched kernel (fvrange): chunk i, held BUSY, made non-volatile in
+ * the kernel; whether the kernel had purged a page of it. Its purge
+ * records are cleared: those pages are holes now, for install() to fill
+ * (a write into a recorded page would fail with EIO). Async-signal-safe.
+ */
+static bool kernel_nonvolatile(struct vcache_object *o, size_t i)
+{
+	struct vc_shared *sh = o->shared;
+	bool purged = false;
+
+	if (sh->fv)
+		(void)vc_fvrange(sh->fd, sh->hdr_size + chunk_offset(o, i),
+				 chunk_map_length(o, i), 0, &purged);
+	return purged;
+}
+
+/*
+ * Chunk i, held BUSY and whole: hand it to the kernel as volatile if this
+ * process marks chunks volatile (FVRANGE mode), no process pins it and no
+ * process would read a purge as zeros. Holding BUSY orders this against
+ * a pin's NONVOLATILE in another process. Async-signal-safe.
+ */
+static void kernel_volatile_if_free(struct vcache_object *o, size_t i)
+{
+	struct vc_shared *sh = o->shared;
+
+	if (sh->mode != VC_SHARED_FVRANGE || vc_shared_chunk_pinned(sh, i) ||
+	    unprotected_reader(sh))
+		return;
+	(void)vc_fvrange(sh->fd, sh->hdr_size + chunk_offset(o, i),
+			 chunk_map_length(o, i), 1, NULL);
+}
+
+/* The creator, in FVRANGE mode: every chunk volatile from the start. */
+void vc_shared_mark_all_volatile(struct vcache_object *o)
+{
+	for (size_t i = 0; i < o->nchunks; i++) {
+		if (vc_shared_chunk_claim(o->shared, i, true) < 0)
+			continue;
+		kernel_volatile_if_free(o, i);
+		vc_shared_chunk_release(o->shared, i);
+	}
+}
+
 /*
  * After this process's pin count of chunk i went 0 -> 1 (seq_cst): wait
  * out a purge in progress, then find out whether pages are missing and
@@ -154,17 +209,23 @@ static int pin_check(struct vcache_object *o, size_t i)
 	struct vc_shared *sh = o->shared;
 	int err;
 
+	bool purged;
+
 	if (sh->mode == VC_SHARED_NONE)
 		return 0; /* never punched while we are attached */
-	vc_shared_chunk_wait_idle(sh, i);
-	if (chunk_whole(o, i))
-		return 0;
-	/* Room first: the kernel will not reclaim shared memory for us. */
+	/* Without kernel records, a whole chunk needs no claim. */
+	if (!sh->fv) {
+		vc_shared_chunk_wait_idle(sh, i);
+		if (chunk_whole(o, i))
+			return 0;
+	}
+	/* Room first: the kernel will not reclaim shmem for us. */
 	vc_purge_before_shared(o->cache, chunk_map_length(o, i));
 	err = vc_shared_chunk_claim(sh, i, true);
 	if (err < 0)
 		return err;
-	if (chunk_whole(o, i)) {
+	purged = kernel_nonvolatile(o, i);
+	if (!purged && chunk_whole(o, i)) {
 		/* Another process regenerated it meanwhile: whole again. */
 		vc_shared_chunk_release(sh, i);
 		return 0;
@@ -188,12 +249,16 @@ int vc_shared_fill_holes(struct vcache_object *o)
 
 	vc_sigbus_open();
 	for (size_t i = 0; i < o->nchunks && err == 0; i++) {
-		vc_shared_chunk_wait_idle(sh, i);
-		if (chunk_whole(o, i))
-			continue;
+		if (!sh->fv) {
+			vc_shared_chunk_wait_idle(sh, i);
+			if (chunk_whole(o, i))
+				continue;
+		}
 		err = vc_shared_chunk_claim(sh, i, true);
 		if (err < 0)
 			break;
+		/* Patched kernel: no page of it may be purged from now on. */
+		(void)kernel_nonvolatile(o, i);
 		if (!chunk_whole(o, i))
 			err = regenerate(o, i);
 		vc_shared_chunk_release(sh, i);
@@ -293,6 +358,14 @@ int vc_shared_unpin(struct vcache_object *o, size_t offset, size_t length)
 		}
 	unpin_chunks(o, r, first, last + 1);
 	atomic_store(&o->unpinned_ns, vc_now_ns());
+	/* Patched kernel: chunks nobody pins any more become volatile. */
+	for (size_t i = first; sh->mode == VC_SHARED_FVRANGE && i <= last; i++) {
+		if (atomic_load(&r[i]) ||
+		    vc_shared_chunk_claim(sh, i, true) < 0)
+			continue;
+		kernel_volatile_if_free(o, i);
+		vc_shared_chunk_release(sh, i);
+	}
 	pthread_mutex_unlock(&sh->lock);
 	/* Strict mode: gone at the last unpin (if no other process pins). */
 	if (o->cache->strict) {
@@ -303,16 +376,6 @@ int vc_shared_unpin(struct vcache_object *o, size_t offset, size_t length)
 		pthread_mutex_unlock(&o->lock);
 	}
 	return 0;
-}
-
-/* Does a process attached to the object read holes as zeros? */
-static bool unprotected_reader(struct vc_shared *sh)
-{
-	for (unsigned int s = 0; s < VC_SHARED_SLOTS; s++)
-		if (atomic_load(&sh->owners[s]) &&
-		    (atomic_load(&sh->slot_flags[s]) & SLOT_UNPROTECTED))
-			return true;
-	return false;
 }
 
 /*
@@ -404,18 +467,26 @@ void vc_shared_fault(struct vcache_object *o, uintptr_t addr)
 	sigset_t blocked;
 	int err;
 
+	bool purged;
+
 	vc_fault_unblock(&blocked);
 	err = vc_shared_chunk_claim(sh, i, true);
 	if (err < 0)
 		goto out;
-	if (mincore((void *)(addr & ~(uintptr_t)(vc_page_size - 1)),
+	/* A kernel purge record (patched kernel) becomes a hole here. */
+	purged = kernel_nonvolatile(o, i);
+	if (!purged &&
+	    mincore((void *)(addr & ~(uintptr_t)(vc_page_size - 1)),
 		    vc_page_size, &v) == 0 && (v & 1)) {
+		kernel_volatile_if_free(o, i);
 		vc_shared_chunk_release(sh, i); /* someone filled it */
 		goto out;
 	}
 	atomic_fetch_add(&o->cache->faults, 1);
 	atomic_fetch_add(&o->cache->purges, 1);
 	err = regenerate(o, i);
+	if (err == 0)
+		kernel_volatile_if_free(o, i);
 	vc_shared_chunk_release(sh, i);
 out:
 	vc_fault_reblock(&blocked);

@@ -142,15 +142,22 @@ static void fork_register(void)
 
 /* --- setup (object.c) --------------------------------------------------- */
 
+/*
+ * uffd caches: userfaultfd only (the stock-kernel path, also on the
+ * patched kernel when uffd is asked for). vrange caches: userfaultfd for
+ * holes, plus the kernel's shmem volatile ranges where it has them. Both
+ * need the process's userfaultfd: without it (soft, none, or refused)
+ * holes would read as zeros here (VC_SHARED_NONE, see the top).
+ */
 static enum vc_shared_mode choose_mode(struct vc_shared *sh,
 				       const struct vcache *c)
 {
+	sh->fv = vc_fvrange_available();
 	if (c->backend == &vc_backend_uffd)
 		return VC_SHARED_UFFD;
 	if (c->backend == &vc_backend_vrange && vc_backend_uffd.get() == 0) {
-		/* No descriptor of its own: take the process's. */
 		sh->uffd_ref = true;
-		return VC_SHARED_UFFD;
+		return sh->fv ? VC_SHARED_FVRANGE : VC_SHARED_UFFD;
 	}
 	return VC_SHARED_NONE;
 }
@@ -203,7 +210,7 @@ int vc_shared_setup(struct vcache_object *o)
 			return err;
 		memset(o->data + o->size, 0, o->map_size - o->size);
 	}
-	if (sh->mode == VC_SHARED_UFFD) {
+	if (sh->mode != VC_SHARED_NONE) {
 		err = vc_backend_uffd.attach(data, o->map_size);
 		if (err < 0)
 			return err;
@@ -217,6 +224,8 @@ int vc_shared_setup(struct vcache_object *o)
 		if (err < 0)
 			return err;
 	}
+	if (sh->creator && sh->mode == VC_SHARED_FVRANGE)
+		vc_shared_mark_all_volatile(o);
 	pthread_mutex_lock(&list_lock);
 	sh->next = list;
 	list = sh;
@@ -236,8 +245,10 @@ void vc_shared_destroy(struct vcache_object *o)
 		}
 	pthread_mutex_unlock(&list_lock);
 	if (o->data) {
-		if (sh->mode == VC_SHARED_UFFD)
+		if (sh->mode != VC_SHARED_NONE)
 			vc_backend_uffd.detach(o->data, o->map_size);
+		else /* soft: an area fork.c may have registered */
+			o->cache->backend->detach(o->data, o->map_size);
 		munmap(o->data, o->map_size);
 	}
 	if (sh->uffd_ref)

@@ -65,7 +65,8 @@ struct vc_shared_hdr {
 enum vc_shared_mode {
 	VC_SHARED_NONE,   /* nothing purges: no fault on a hole, never punched */
 	VC_SHARED_UFFD,   /* userfaultfd MISSING on the shmem mapping */
-	VC_SHARED_FVRANGE /* the patched kernel's shmem volatile ranges */
+	VC_SHARED_FVRANGE /* the same, and the patched kernel's shmem volatile
+			   * ranges mark unpinned chunks volatile */
 };
 
 struct vc_shared {
@@ -73,6 +74,8 @@ struct vc_shared {
 	enum vc_shared_mode mode;
 	bool creator;
 	bool uffd_ref;          /* holds a vc_backend_uffd reference */
+	bool fv;                /* the kernel has fvrange(): purge records
+				 * may exist, whoever marked the pages */
 	struct vc_shared_hdr *hdr;
 	size_t hdr_size;
 	_Atomic uint64_t *owners;
@@ -102,7 +105,13 @@ void vc_shared_chunk_release(struct vc_shared *sh, size_t i);
 void vc_shared_chunk_wait_idle(struct vc_shared *sh, size_t i);
 bool vc_shared_chunk_pinned(struct vc_shared *sh, size_t i);
 
+/* shared-fvrange.c */
+bool vc_fvrange_available(void);
+int vc_fvrange(int fd, uint64_t offset, size_t len, int mode,
+	       bool *ret_purged);
+
 /* shared-pin.c */
+void vc_shared_mark_all_volatile(struct vcache_object *o);
 int vc_shared_pin(struct vcache_object *o, size_t offset, size_t length,
 		  unsigned int flags, bool *ret_pinned);
 int vc_shared_unpin(struct vcache_object *o, size_t offset, size_t length);
