@@ -246,7 +246,8 @@
  *                                         memfd made by
  *                                         vcache_object_create_shared
  *                                         (header, size, seals, version or
- *                                         page size do not match)
+ *                                         page size do not match), or not
+ *                                         open for reading and writing
  *                            -EEXIST      the object's name is already in
  *                                         this cache
  *                            -EUSERS      32 live processes already have

@@ -343,6 +343,9 @@ static int check_fd(int fd, struct vc_shared_hdr *h)
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	/* Mapped shared and writable: regeneration writes into it. */
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+		return -EINVAL;
 	if (seals < 0 || (seals & need) != need ||
 	    pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h))
 		return -EINVAL;

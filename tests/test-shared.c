@@ -790,6 +790,19 @@ START_TEST(test_shared_errors)
 	}
 	ck_assert_errno(vcache_object_open_fd(c, fd, tobj_regen, &t, 8, &o2),
 			EINVAL);
+	{
+		char path[64];
+		int ro;
+
+		/* The same memfd, reopened read-only. */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ro = open(path, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(ro, 0);
+		ck_assert_errno(vcache_object_open_fd(c, ro, tobj_regen, &t, 0,
+						      &o2),
+				EINVAL);
+		close(ro);
+	}
 	ck_assert_errno(vcache_object_open_fd(c, fd, tobj_regen, &t, 0, &o2),
 			EEXIST); /* its name is in this cache already */
 	ck_assert_ptr_null(o2);
