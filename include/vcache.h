@@ -252,6 +252,8 @@
  *                                         this cache
  *                            -EUSERS      32 live processes already have
  *                                         the object open
+ *                            -EXDEV       the creator is in another pid
+ *                                         namespace
  *                            -EMFILE      no descriptor left for the copy
  *                            -ENOMEM      out of memory / address space
  *                            <callback>   (soft, none) the regen callback
@@ -668,7 +670,8 @@ int vcache_sigbus_check(unsigned int flags);
  *    pid and start time; a slot whose process is gone, a zombie, or whose
  *    pid now names another process is reaped by the next purge, stats
  *    call, slot allocation, or a process waiting for a chunk it held.
- *    Processes sharing an object must be in the same pid namespace. At
+ *    Processes sharing an object must be in the same pid namespace
+ *    (vcache_object_open_fd() checks: -EXDEV). At
  *    most 32 live processes have an object open at once (-EUSERS).
  *  - after fork() the child has its own slot and no pins (its parent's
  *    stay the parent's): an unpin there of a chunk it did not pin fails

@@ -39,6 +39,17 @@
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vc_shared *list;
 
+/*
+ * Slots name processes by pid: every process must see the same pids, or
+ * a live process would look dead and lose its pins. 0 if unknown.
+ */
+static uint64_t pid_namespace(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
 static size_t page_up(size_t n)
 {
 	return (n + vc_page_size - 1) & ~(vc_page_size - 1);
@@ -314,6 +325,7 @@ _public_ int vcache_object_create_shared(vcache *cache, const char *name,
 	h->nchunks = nchunks;
 	h->hdr_size = hdr_size;
 	h->page_size = vc_page_size;
+	h->pidns = pid_namespace();
 	memcpy(h->name, name, name_len + 1);
 	/* Last: an opener that sees the magic sees the rest. */
 	__atomic_store_n(&h->magic, VC_SHARED_MAGIC, __ATOMIC_RELEASE);
@@ -361,6 +373,8 @@ static int check_fd(int fd, struct vc_shared_hdr *h)
 	    (uint64_t)st.st_size != hdr_size + map_size)
 		return -EINVAL;
 	h->name[VCACHE_NAME_MAX] = '\0';
+	if (h->pidns && pid_namespace() && h->pidns != pid_namespace())
+		return -EXDEV;
 	return 0;
 }
 

@@ -58,6 +58,7 @@ struct vc_shared_hdr {
 	uint64_t nchunks;
 	uint64_t hdr_size; /* offset of the object's bytes in the memfd */
 	uint64_t page_size;
+	uint64_t pidns; /* inode of the creator's pid namespace, or 0 */
 	char name[VCACHE_NAME_MAX + 1];
 };
 

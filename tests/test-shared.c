@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -823,6 +824,55 @@ START_TEST(test_shared_fork)
 }
 END_TEST
 
+/* --- another pid namespace ---------------------------------------------- */
+
+static int pidns_grandchild(void *arg)
+{
+	vcache *c;
+	vcache_object *o = NULL;
+	struct tobj t;
+
+	tobj_init(&t, SEED);
+	CHILD_CHECK(getpid() == 1);
+	CHILD_CHECK(vcache_new(NULL, &c) == 0);
+	CHILD_CHECK(vcache_object_open_fd(c, *(int *)arg, tobj_regen, &t, 0,
+					  &o) == -EXDEV);
+	CHILD_CHECK(o == NULL);
+	CHILD_CHECK(vcache_free(c) == 0);
+	return 0;
+}
+
+static int pidns_child(void *arg)
+{
+	int st;
+
+	if (unshare(CLONE_NEWPID) < 0)
+		return 77;
+	st = run_in_child(pidns_grandchild, arg);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 101;
+}
+
+START_TEST(test_shared_pidns)
+{
+	vcache *c = tcache_new();
+	struct tobj t;
+	vcache_object *o;
+	int fd, st;
+
+	tobj_init(&t, SEED);
+	o = create(c, "shared-n", &t);
+	fd = vcache_object_fd(o);
+	st = run_in_child(pidns_child, &fd);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		destroy(c, o);
+		SKIP_IF(true, "unshare(CLONE_NEWPID) refused (no privileges)");
+	}
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x",
+		      st);
+	destroy(c, o);
+}
+END_TEST
+
 /* --- bad input -------------------------------------------------------------- */
 
 START_TEST(test_shared_errors)
@@ -977,6 +1027,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = ttcase("errors");
 	tcase_add_test(tc, test_shared_errors);
+	tcase_add_test(tc, test_shared_pidns);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
