@@ -191,8 +191,12 @@ static int collect(struct vcache *c, unsigned int max_rank,
 		   struct vcache_object ***list, size_t *n, size_t *cap)
 {
 	for (struct vcache_object *o = c->objects; o; o = o->next) {
-		/* The kernel never reclaims shared objects by itself. */
-		if (rank(atomic_load(&o->priority)) > max_rank && !o->shared)
+		/*
+		 * The kernel never reclaims shared objects by itself, unless
+		 * it has shmem volatile ranges (fvrange) and they are used.
+		 */
+		if (rank(atomic_load(&o->priority)) > max_rank &&
+		    (!o->shared || o->shared->mode == VC_SHARED_FVRANGE))
 			continue;
 		if (*n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 64;

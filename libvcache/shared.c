@@ -215,7 +215,8 @@ int vc_shared_setup(struct vcache_object *o)
 	(void)munlock(data, o->map_size); /* see object.c */
 	(void)madvise(data, o->map_size, MADV_NOHUGEPAGE);
 	if (sh->creator) {
-		vc_purge_before_shared(c, o->map_size);
+		if (sh->mode != VC_SHARED_FVRANGE) /* else the kernel reclaims */
+			vc_purge_before_shared(c, o->map_size);
 		err = fill(o);
 		if (err < 0)
 			return err;
