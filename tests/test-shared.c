@@ -366,6 +366,94 @@ START_TEST(test_shared_fault_other)
 }
 END_TEST
 
+/*
+ * Both processes at once: pins, optimistic reads and purges of random
+ * chunks, interleaved as the scheduler likes. Every read is checked
+ * against the generator, in both processes: a purge that slipped past a
+ * pin, or a hole read as zeros, fails here.
+ */
+enum { RACE_ROUNDS = 3000 };
+
+static unsigned int rnd(unsigned int *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 16;
+}
+
+static int race(vcache_object *o, unsigned int seed)
+{
+	const uint8_t *d = vcache_object_data(o);
+	unsigned int s = seed;
+
+	for (int n = 0; n < RACE_ROUNDS; n++) {
+		size_t k = rnd(&s) % NCHUNKS;
+		int r;
+
+		switch (rnd(&s) % 3) {
+		case 0:
+			r = vcache_pin_range(o, k * CS, CS, 0);
+			if (r < 0)
+				return 1;
+			/* Pinned: whole and stays so, whatever the other does. */
+			if (gen_check(d + k * CS, SEED, k * CS, CS) != SIZE_MAX)
+				return 2;
+			sched_yield();
+			/* A punch under the pin would show as missing pages. */
+			if (resident_pages(d + k * CS, CS) != CHUNK_PAGES)
+				return 7;
+			if (gen_check(d + k * CS, SEED, k * CS, CS) != SIZE_MAX)
+				return 3;
+			if (vcache_unpin_range(o, k * CS, CS) < 0)
+				return 4;
+			break;
+		case 1:
+			if (gen_check(d + k * CS, SEED, k * CS, CS) != SIZE_MAX)
+				return 5;
+			break;
+		default:
+			if (vcache_purge_range(o, k * CS, CS) < 0)
+				return 6;
+		}
+	}
+	return 0;
+}
+
+static int race_peer(int sock, void *arg)
+{
+	struct opened op;
+	int r;
+
+	(void)arg;
+	peer_open(sock, &op);
+	say(sock, 'g');
+	r = race(op.object, 2);
+	if (r)
+		fprintf(stderr, "peer: race check %d failed\n", r);
+	CHILD_CHECK(r == 0);
+	peer_close(&op);
+	return 0;
+}
+
+START_TEST(test_shared_race)
+{
+	vcache *c = tcache_new();
+	struct tobj t;
+	struct peer p;
+	vcache_object *o;
+
+	tobj_init(&t, SEED);
+	o = create(c, "shared-r", &t);
+	peer_start(&p, race_peer, NULL);
+	send_fd(p.sock, vcache_object_fd(o));
+	ck_assert_int_eq(hear(p.sock), 'g');
+	ck_assert_int_eq(race(o, 1), 0);
+	assert_peer_ok(&p);
+	ck_assert_uint_eq(stats(c).bytes_pinned, 0);
+	assert_content(o, SEED, 0, SIZE);
+	destroy(c, o);
+}
+END_TEST
+
 /* --- a pinning process killed with SIGKILL ------------------------------ */
 
 static int pin_and_hang(int sock, void *arg)
@@ -1018,6 +1106,7 @@ int main(void)
 	tcase_add_test(tc, test_shared_dead_regenerator);
 	tcase_add_test(tc, test_shared_unprotected_peer);
 	tcase_add_test(tc, test_shared_fork);
+	tcase_add_test(tc, test_shared_race);
 	suite_add_tcase(s, tc);
 	tc = ttcase("purge");
 	tcase_add_test(tc, test_shared_reclaim_keeps);
