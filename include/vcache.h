@@ -680,10 +680,14 @@ int vcache_sigbus_check(unsigned int flags);
  *    bytes_volatile chunks no process pins (0 where nothing can purge).
  *
  * What each backend does with a shared object (see the README table):
- * uffd (and vrange without the kernel's shmem volatile ranges) registers
- * the mapping with userfaultfd in MISSING mode, so a hole faults in every
- * process; only the library purges (the kernel never discards shmem pages
- * without swap, and with swap it swaps them out). soft and none cannot
+ * uffd registers the mapping with userfaultfd in MISSING mode, so a hole
+ * faults in every process; only the library purges (the kernel never
+ * discards shmem pages without swap, and with swap it swaps them out).
+ * vrange does the same, and on a kernel with shmem volatile ranges
+ * (fvrange, advertised in /sys/kernel/mm/vrange/fvrange_syscall_nr) also
+ * marks the chunks no process pins volatile in the kernel: reclaim then
+ * purges them by itself, a touch in any process raises SIGBUS, and the
+ * pressure response punches only purge-first objects. soft and none cannot
  * catch a hole (it would read as zeros), so a process with such a cache
  * marks its slot, and no process purges the object while it is attached;
  * it fills any hole it finds when it opens the object.
