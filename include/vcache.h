@@ -259,6 +259,8 @@
  *                            <callback>   (soft, none) the regen callback
  *                                         failed filling a purged chunk
  *   vcache_object_fd         -ENOTTY      not a shared object
+ *   vcache_pin[_range]       -EUSERS      (shared object) a fork() child
+ *                                         found no free process slot
  */
 #ifndef VCACHE_H
 #define VCACHE_H

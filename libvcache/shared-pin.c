@@ -207,9 +207,8 @@ void vc_shared_mark_all_volatile(struct vcache_object *o)
 static int pin_check(struct vcache_object *o, size_t i)
 {
 	struct vc_shared *sh = o->shared;
-	int err;
-
 	bool purged;
+	int err;
 
 	if (sh->mode == VC_SHARED_NONE)
 		return 0; /* never punched while we are attached */
