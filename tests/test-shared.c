@@ -963,6 +963,13 @@ END_TEST
 
 /* --- bad input -------------------------------------------------------------- */
 
+static int child_pin_eusers(void *arg)
+{
+	CHILD_CHECK(vcache_pin(arg, 0) == -EUSERS);
+	CHILD_CHECK(vcache_read(STDOUT_FILENO, arg, 0, 1) == -EUSERS);
+	return 0;
+}
+
 START_TEST(test_shared_errors)
 {
 	vcache *c = tcache_new(), *more[32];
@@ -1080,6 +1087,13 @@ START_TEST(test_shared_errors)
 		} else {
 			ck_assert_errno(r, EUSERS);
 		}
+	}
+	/* A fork() child now finds no slot of its own for its pins. */
+	{
+		int st = run_in_child(child_pin_eusers, o);
+
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			      "child 0x%x", st);
 	}
 	for (int i = 0; i < 32; i++) {
 		if (i < n) {
