@@ -36,9 +36,6 @@
 #include "backend.h"
 #include "shared.h"
 
-static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct vc_shared *list;
-
 /*
  * Slots name processes by pid: every process must see the same pids, or
  * a live process would look dead and lose its pins. 0 if unknown.
@@ -113,34 +110,32 @@ void vc_shared_free(struct vc_shared *sh)
 
 /* --- fork ---------------------------------------------------------------- */
 
-static void fork_prepare(void)
-{
-	pthread_mutex_lock(&list_lock);
-}
-
-static void fork_parent(void)
-{
-	pthread_mutex_unlock(&list_lock);
-}
-
 /*
  * The child shares the memfd but is another process: its own slot (the
  * parent's pins stay the parent's; the child starts with none), and the
  * pin lock fresh (another thread may have held it at the fork).
+ * Single-threaded here, and fork.c held every cache and object lock
+ * across the fork, so the lists are consistent without locks (taking a
+ * lock of our own in a prepare handler would invert the order against
+ * vc_shared_destroy(), which runs under the cache lock).
  */
 static void fork_child(void)
 {
-	for (struct vc_shared *sh = list; sh; sh = sh->next) {
-		struct vcache_object *o = sh->object;
+	for (struct vcache *c = vc_caches; c; c = c->next)
+		for (struct vcache_object *o = c->objects; o; o = o->next) {
+			struct vc_shared *sh = o->shared;
 
-		pthread_mutex_init(&sh->lock, NULL);
-		atomic_store(&sh->slot, -1);
-		for (size_t i = 0; i < o->nchunks; i++)
-			atomic_fetch_and(&o->chunks[i], ~CHUNK_PINS_MASK);
-		(void)vc_shared_slot_claim(sh, sh->mode == VC_SHARED_NONE ?
-						       SLOT_UNPROTECTED : 0);
-	}
-	pthread_mutex_unlock(&list_lock);
+			if (!sh || !o->data)
+				continue;
+			pthread_mutex_init(&sh->lock, NULL);
+			atomic_store(&sh->slot, -1);
+			for (size_t i = 0; i < o->nchunks; i++)
+				atomic_fetch_and(&o->chunks[i],
+						 ~CHUNK_PINS_MASK);
+			(void)vc_shared_slot_claim(sh,
+					sh->mode == VC_SHARED_NONE ?
+						SLOT_UNPROTECTED : 0);
+		}
 }
 
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
@@ -148,7 +143,7 @@ static int fork_err;
 
 static void fork_register(void)
 {
-	fork_err = -pthread_atfork(fork_prepare, fork_parent, fork_child);
+	fork_err = -pthread_atfork(NULL, NULL, fork_child);
 }
 
 /* --- setup (object.c) --------------------------------------------------- */
@@ -238,10 +233,6 @@ int vc_shared_setup(struct vcache_object *o)
 	}
 	if (sh->creator && sh->mode == VC_SHARED_FVRANGE)
 		vc_shared_mark_all_volatile(o);
-	pthread_mutex_lock(&list_lock);
-	sh->next = list;
-	list = sh;
-	pthread_mutex_unlock(&list_lock);
 	return 0;
 }
 
@@ -249,13 +240,6 @@ void vc_shared_destroy(struct vcache_object *o)
 {
 	struct vc_shared *sh = o->shared;
 
-	pthread_mutex_lock(&list_lock);
-	for (struct vc_shared **p = &list; *p; p = &(*p)->next)
-		if (*p == sh) {
-			*p = sh->next;
-			break;
-		}
-	pthread_mutex_unlock(&list_lock);
 	if (o->data) {
 		if (sh->mode != VC_SHARED_NONE)
 			vc_backend_uffd.detach(o->data, o->map_size);

@@ -87,7 +87,6 @@ struct vc_shared {
 	_Atomic uint64_t self;  /* our owner word */
 	pthread_mutex_t lock;   /* this process's pins and unpins */
 	struct vcache_object *object;
-	struct vc_shared *next; /* every shared object of the process */
 };
 
 /* shared.c */
