@@ -1088,12 +1088,19 @@ START_TEST(test_shared_errors)
 			ck_assert_errno(r, EUSERS);
 		}
 	}
-	/* A fork() child now finds no slot of its own for its pins. */
-	{
+	/*
+	 * A fork() child now finds no slot of its own for its pins. (The
+	 * library's fork handler takes every cache and object lock: with 33
+	 * caches that is more than TSan's deadlock detector can hold.)
+	 */
+	if (!UNDER_TSAN) {
 		int st = run_in_child(child_pin_eusers, o);
 
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 			      "child 0x%x", st);
+	} else {
+		printf("SKIP: part of test_shared_errors: fork() with 33 "
+		       "caches takes more locks than TSan can track\n");
 	}
 	for (int i = 0; i < 32; i++) {
 		if (i < n) {
