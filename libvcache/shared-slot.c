@@ -9,7 +9,9 @@
  * pair no longer names a live process: /proc/<pid>/stat is gone, shows
  * another start time (pid reused), or shows a zombie ('Z', 'X': killed
  * but not yet reaped by its parent). Without a readable /proc (a sandbox)
- * only the pid is kept and kill(pid, 0) failing with ESRCH means dead.
+ * only the pid is kept and kill(pid, 0) failing with ESRCH means dead;
+ * so also when another process's entry is hidden (hidepid=2) but its pid
+ * exists: unsure means alive, never reaped.
  * Pids are those of the library's pid namespace: processes sharing an
  * object must see each other's pids (same namespace), see vcache.h.
  *
@@ -139,11 +141,28 @@ uint64_t vc_shared_identity(pid_t pid)
 	return (uint32_t)pid | (uint64_t)(uint32_t)start << 32;
 }
 
+/*
+ * Reaping a live process would drop pins it relies on, so anything
+ * unsure counts as alive: a /proc entry that cannot be read (another
+ * user's process under a hidepid=2 mount) while kill(pid, 0) finds the
+ * pid, or an owner recorded without a start time (no /proc then).
+ */
 bool vc_shared_owner_dead(uint64_t owner)
 {
+	pid_t pid = (pid_t)(uint32_t)owner;
+	uint64_t start;
+	char state;
+	int err;
+
 	if (owner == 0 || owner == SLOT_REAPING)
 		return false;
-	return vc_shared_identity((pid_t)(uint32_t)owner) != owner;
+	if (!have_proc() || owner >> 32 == 0)
+		return kill(pid, 0) < 0 && errno == ESRCH;
+	err = proc_stat(pid, &state, &start);
+	if (err == 0)
+		return state == 'Z' || state == 'X' ||
+		       (uint32_t)start != (uint32_t)(owner >> 32);
+	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 
 static _Atomic uint32_t *row(struct vc_shared *sh, unsigned int s)
