@@ -78,38 +78,59 @@ static bool chunk_whole(struct vcache_object *o, size_t i)
 	       len / vc_page_size;
 }
 
+/* pwrite(2) all of src[from, to) to the object's bytes at off + from. */
+static int write_run(struct vc_shared *sh, size_t off, const uint8_t *src,
+		     size_t from, size_t to)
+{
+	while (from < to) {
+		ssize_t n = pwrite(sh->fd, src + from, to - from,
+				   (off_t)(sh->hdr_size + off + from));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		from += (size_t)n;
+	}
+	return 0;
+}
+
 /*
- * Write src into the missing pages of chunk i (held BUSY), by runs.
+ * Write src into the missing pages of chunk i (held BUSY), by runs: one
+ * mincore() per 64 pages, one pwrite() per run of missing pages.
  * Async-signal-safe.
  */
 static int install(struct vcache_object *o, size_t i, const uint8_t *src)
 {
 	struct vc_shared *sh = o->shared;
 	size_t off = chunk_offset(o, i), len = chunk_map_length(o, i);
-	unsigned char v;
+	unsigned char vec[64];
 
-	for (size_t p = 0; p < len;) {
-		size_t run = p;
+	for (size_t base = 0; base < len; base += sizeof(vec) * vc_page_size) {
+		size_t span = len - base, n;
 
-		while (run < len &&
-		       mincore(o->data + off + run, vc_page_size, &v) == 0 &&
-		       !(v & 1))
-			run += vc_page_size;
-		if (run == p) {
-			p += vc_page_size;
-			continue;
-		}
-		for (size_t done = p; done < run;) {
-			ssize_t n = pwrite(sh->fd, src + done, run - done,
-					   (off_t)(sh->hdr_size + off + done));
+		if (span > sizeof(vec) * vc_page_size)
+			span = sizeof(vec) * vc_page_size;
+		n = span / vc_page_size;
+		/* Unknown: rewrite all (the same bytes), never skip a hole. */
+		if (mincore(o->data + off + base, span, vec) < 0)
+			memset(vec, 0, n);
+		for (size_t p = 0; p < n;) {
+			size_t run = p;
+			int err;
 
-			if (n < 0 && errno == EINTR)
+			while (run < n && !(vec[run] & 1))
+				run++;
+			if (run == p) {
+				p++;
 				continue;
-			if (n <= 0)
-				return n < 0 ? -errno : -EIO;
-			done += (size_t)n;
+			}
+			err = write_run(sh, off, src, base + p * vc_page_size,
+					base + run * vc_page_size);
+			if (err < 0)
+				return err;
+			p = run;
 		}
-		p = run;
 	}
 	return 0;
 }
