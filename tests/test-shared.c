@@ -454,6 +454,45 @@ START_TEST(test_shared_race)
 }
 END_TEST
 
+/*
+ * System calls on a purged shared object: the kernel's own access to a
+ * hole fails with EFAULT (UFFD_USER_MODE_ONLY), never copies zeros;
+ * vcache_write() pins with regeneration around the call.
+ */
+START_TEST(test_shared_syscall)
+{
+	vcache *c = tcache_new();
+	bool purges = shared_purges(c);
+	struct tobj t;
+	vcache_object *o;
+	uint8_t buf[4096 * 2];
+	int pfd[2];
+
+	tobj_init(&t, SEED);
+	o = create(c, "shared-s", &t);
+	ck_assert_int_eq(pipe(pfd), 0);
+	ck_assert_int_eq(vcache_purge_range(o, 0, CS), purges ? CS : 0);
+	if (purges) {
+		errno = 0;
+		ck_assert_int_eq(write(pfd[1], vcache_object_data(o), pagesz),
+				 -1);
+		ck_assert_int_eq(errno, EFAULT);
+	} else {
+		ck_assert_int_eq(write(pfd[1], vcache_object_data(o), pagesz),
+				 (ssize_t)pagesz);
+		ck_assert_int_eq(read(pfd[0], buf, pagesz), (ssize_t)pagesz);
+	}
+	ck_assert_int_eq(vcache_write(pfd[1], o, 0, 2 * pagesz),
+			 (ssize_t)(2 * pagesz));
+	ck_assert_int_eq(read(pfd[0], buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	ck_assert_uint_eq(gen_check(buf, SEED, 0, sizeof(buf)), SIZE_MAX);
+	ck_assert_uint_eq(stats(c).bytes_pinned, 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	destroy(c, o);
+}
+END_TEST
+
 /* --- a pinning process killed with SIGKILL ------------------------------ */
 
 static int pin_and_hang(int sock, void *arg)
@@ -1132,6 +1171,7 @@ int main(void)
 	tc = ttcase("purge");
 	tcase_add_test(tc, test_shared_reclaim_keeps);
 	tcase_add_test(tc, test_shared_purge_cache);
+	tcase_add_test(tc, test_shared_syscall);
 	tcase_add_test(tc, test_shared_kernel_reclaim);
 	tcase_add_test(tc, test_shared_pressure);
 	suite_add_tcase(s, tc);
