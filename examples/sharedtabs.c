@@ -326,8 +326,10 @@ int main(int argc, char **argv)
 		}
 		have_cg = true;
 		printf("pressure: both processes in a %zu MiB memory cgroup, "
-		       "%u tabs of %zu MiB (%zu MiB)\n", o.limit_mib, o.tabs,
-		       RENDER_BYTES >> 20, o.tabs * (RENDER_BYTES >> 20));
+		       "%u tabs of %zu MiB (%zu MiB)%s\n", o.limit_mib, o.tabs,
+		       RENDER_BYTES >> 20, o.tabs * (RENDER_BYTES >> 20),
+		       o.limit_mib >= o.tabs * (RENDER_BYTES >> 20) ?
+			       ": not below the tabs' total, no shortage" : "");
 	} else {
 		printf("pressure: none; the browser purges each tab it leaves "
 		       "(vcache_purge)\n");
