@@ -19,4 +19,10 @@ step env VCACHE_BACKEND=uffd ./imgcache --generate 0 --views 60 --pressure pageo
 step ./tabcache --switches 60 --expect-purges --backend vrange --quiet
 step ./tabcache --switches 60 --expect-purges --backend uffd --quiet
 step ./tabcache --switches 20 --expect-purges --backend vrange --bad-regen --quiet
+# Shared objects across two processes (renderer, browser): vrange caches use
+# the kernel's shmem volatile ranges where it has them (fvrange), uffd caches
+# the stock-kernel path (library purges by punching holes).
+# 16 tabs of 3 MiB in a 40 MiB cgroup (the default limit: half the tabs + 16).
+step ./sharedtabs --switches 40 --expect-purges --quiet
+step env VCACHE_BACKEND=uffd ./sharedtabs --switches 40 --expect-purges --quiet
 exit $rc

@@ -68,6 +68,7 @@
 #define VC_BACKEND_MAX 8
 
 struct backend_ops;
+struct vc_shared;
 
 struct backend_status {
 	int error;           /* 0 usable, else negative errno */
@@ -109,6 +110,9 @@ struct vcache_object {
 
 	/* Under the slab lock while free. */
 	struct vcache_object *free_next;
+
+	/* Shared between processes (shared.h); NULL for a private object. */
+	struct vc_shared *shared;
 };
 
 struct vcache {

@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "internal.h"
+#include "shared.h"
 
 static unsigned int name_hash(const char *name)
 {
@@ -62,7 +63,10 @@ static void object_destroy(struct vcache_object *o)
 {
 	/* Stop the SIGBUS handler from finding it first. */
 	vc_slab_withdraw(o);
-	if (o->data) {
+	if (o->shared) {
+		vc_shared_destroy(o); /* its mapping and memfd */
+		o->shared = NULL;
+	} else if (o->data) {
 		o->cache->backend->detach(o->data, o->map_size);
 		vc_mem_unmap(o->data, o->map_size);
 	}
@@ -132,6 +136,8 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 						       : o->map_size);
 	if (err < 0)
 		return err;
+	if (o->shared)
+		return vc_shared_setup(o); /* maps the memfd (shared.c) */
 	vc_purge_before_alloc(c, o->map_size); /* soft: room first */
 	if (vc_mem_map(o->map_size, PROT_READ | PROT_WRITE, &data) < 0)
 		return -ENOMEM;
@@ -172,39 +178,59 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 				  unsigned int flags,
 				  vcache_object **ret_object)
 {
+	return vc_object_new(cache, name, size, chunk_size, regen, userdata,
+			     flags, NULL, ret_object);
+}
+
+/*
+ * sh: the shared part (shared.c, NULL for a private object), owned by the
+ * object from here on, also when this fails.
+ */
+int vc_object_new(struct vcache *cache, const char *name, size_t size,
+		  size_t chunk_size, vcache_regen_fn regen, void *userdata,
+		  unsigned int flags, struct vc_shared *sh,
+		  struct vcache_object **ret_object)
+{
 	struct vcache_object *o;
 	size_t name_len;
-	int err;
+	int err = -EINVAL;
 
 	if (!cache || !name || !regen || !ret_object || size == 0 ||
 	    (flags & ~(VCACHE_OBJECT_PURGE_FIRST | VCACHE_OBJECT_KEEP)) ||
 	    (flags & VCACHE_OBJECT_PURGE_FIRST && flags & VCACHE_OBJECT_KEEP))
-		return -EINVAL;
+		goto fail_shared;
 	name_len = strnlen(name, VCACHE_NAME_MAX + 1);
 	if (name_len == 0)
-		return -EINVAL;
-	if (name_len > VCACHE_NAME_MAX)
-		return -ENAMETOOLONG;
+		goto fail_shared;
+	if (name_len > VCACHE_NAME_MAX) {
+		err = -ENAMETOOLONG;
+		goto fail_shared;
+	}
 	if (chunk_size == 0)
 		chunk_size = vc_page_size;
 	if (chunk_size % vc_page_size)
-		return -EINVAL;
-	if (size > PTRDIFF_MAX - vc_page_size || chunk_size > PTRDIFF_MAX)
-		return -EOVERFLOW;
+		goto fail_shared;
+	if (size > PTRDIFF_MAX - vc_page_size || chunk_size > PTRDIFF_MAX) {
+		err = -EOVERFLOW;
+		goto fail_shared;
+	}
 	err = vc_cache_lost(cache);
 	if (err < 0)
-		return err;
+		goto fail_shared;
 
 	/* Fail early on a duplicate; checked again when inserting. */
 	pthread_mutex_lock(&cache->lock);
 	err = name_find(cache, name) ? -EEXIST : 0;
 	pthread_mutex_unlock(&cache->lock);
 	if (err < 0)
-		return err;
+		goto fail_shared;
 
 	o = vc_slab_alloc();
-	if (!o)
-		return -ENOMEM;
+	if (!o) {
+		err = -ENOMEM;
+		goto fail_shared;
+	}
+	o->shared = sh;
 	pthread_mutex_init(&o->lock, NULL);
 	o->data = NULL;
 	o->chunks = NULL;
@@ -223,7 +249,7 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 
 	err = object_setup(cache, o, name, size, chunk_size, regen, userdata);
 	if (err < 0) {
-		object_destroy(o);
+		object_destroy(o); /* frees sh too */
 		(void)vc_cache_lost(cache); /* attach may have found it gone */
 		return err;
 	}
@@ -249,6 +275,11 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 
 	*ret_object = o;
 	return 0;
+
+fail_shared:
+	if (sh)
+		vc_shared_free(sh);
+	return err;
 }
 
 _public_ int vcache_object_lookup(vcache *cache, const char *name,
@@ -314,7 +345,8 @@ _public_ int vcache_object_remove(vcache_object *object)
 	pthread_mutex_lock(&object->lock);
 	if (!object->in_cache)
 		err = -ENOENT;
-	else if (object_pinned(object))
+	else if (object->shared ? vc_shared_pinned_here(object)
+				: object_pinned(object))
 		err = -EBUSY;
 	pthread_mutex_unlock(&object->lock);
 	if (err == 0) {

@@ -18,6 +18,7 @@
 
 #include "backend.h"
 #include "internal.h"
+#include "shared.h"
 
 /* Mark chunks first..last volatile where their pin count is 0 (lock held). */
 void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
@@ -213,6 +214,8 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	err = vc_object_check(o);
 	if (err < 0)
 		return err;
+	if (o->shared) /* pins counted across processes (shared-pin.c) */
+		return vc_shared_pin(o, offset, length, flags, ret_pinned);
 	if (flags & ~VCACHE_PIN_REGENERATE)
 		return -EINVAL;
 	err = vc_object_range(o, offset, length, &first, &last);
@@ -334,6 +337,8 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	err = vc_object_check(o);
 	if (err < 0)
 		return err;
+	if (o->shared)
+		return vc_shared_unpin(o, offset, length);
 	err = vc_object_range(o, offset, length, &first, &last);
 	if (err < 0)
 		return err;

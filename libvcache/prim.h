@@ -100,6 +100,22 @@ static inline int vc_mem_map(size_t len, int prot, void **ret_addr)
 }
 
 /*
+ * Map len bytes of the file fd from offset off (page aligned) MAP_SHARED:
+ * what other processes mapping the file see, this one sees. 0 and
+ * *ret_addr, or -errno. Not AS-safe (like vc_mem_map()).
+ */
+static inline int vc_mem_map_file(int fd, off_t off, size_t len, int prot,
+				  void **ret_addr)
+{
+	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, off);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*ret_addr = p;
+	return 0;
+}
+
+/*
  * Unmap [addr, addr + len). It cannot fail for a range vc_mem_map() gave
  * (munmap(2) only rejects bad arguments), so there is nothing to return.
  * AS-safe.
@@ -190,6 +206,31 @@ static inline int vc_futex_wake_all(uint32_t *word)
 	return n < 0 ? -errno : (int)n;
 }
 
+/*
+ * The same for a word in memory shared between processes (a memfd header):
+ * a non-private futex, and a timeout in nanoseconds (0: none), after which
+ * -ETIMEDOUT. Used where the waker may have died: the caller's loop then
+ * checks for that. AS-safe.
+ */
+static inline int vc_futex_wait_shared(uint32_t *word, uint32_t expected,
+				       uint64_t timeout_ns)
+{
+	struct timespec ts = { (time_t)(timeout_ns / 1000000000u),
+			       (long)(timeout_ns % 1000000000u) };
+
+	return syscall(SYS_futex, word, FUTEX_WAIT, expected,
+		       timeout_ns ? &ts : NULL, NULL, 0) < 0 ? -errno : 0;
+}
+
+/* Wake every waiter, in any process, on a shared word. AS-safe. */
+static inline int vc_futex_wake_all_shared(uint32_t *word)
+{
+	long n = syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, NULL, NULL,
+			 0);
+
+	return n < 0 ? -errno : (int)n;
+}
+
 /* ---- vrange(2) ---- */
 
 /*
@@ -203,6 +244,21 @@ static inline long vc_sys_vrange(long nr, uintptr_t start, size_t len,
 				 void *purged)
 {
 	long n = syscall(nr, start, len, mode, flags, purged);
+
+	return n < 0 ? -errno : n;
+}
+
+/*
+ * The patched kernel's fvrange(2) (volatile ranges of a shmem file) under
+ * the number nr the kernel advertised (shared-fvrange.c reads it). Bytes
+ * processed or -errno; *purged as in the ABI (kernel/FVRANGE-API.md).
+ * AS-safe.
+ */
+static inline long vc_sys_fvrange(long nr, int fd, off_t off, size_t len,
+				  unsigned long mode, unsigned long flags,
+				  int *purged)
+{
+	long n = syscall(nr, fd, (long long)off, len, mode, flags, purged);
 
 	return n < 0 ? -errno : n;
 }

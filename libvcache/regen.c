@@ -23,6 +23,7 @@
 
 #include "backend.h"
 #include "internal.h"
+#include "shared.h"
 
 #define BUSY_DEPTH 16
 
@@ -241,6 +242,10 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	uint64_t s;
 	int err;
 
+	if (o->shared) { /* a hole in a memfd (shared-pin.c) */
+		vc_shared_fault(o, addr);
+		return;
+	}
 	vc_fault_unblock(&blocked);
 	err = vc_chunk_claim(o, i, false, true, &s);
 	if (err < 0)

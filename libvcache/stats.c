@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "shared.h"
 
 _public_ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
 			     size_t size)
@@ -26,7 +27,7 @@ _public_ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
 	pthread_mutex_lock(&cache->lock);
 	st.objects = cache->nobjects;
 	for (struct vcache_object *o = cache->objects; o; o = o->next)
-		for (size_t i = 0; i < o->nchunks; i++) {
+		for (size_t i = 0; !o->shared && i < o->nchunks; i++) {
 			uint64_t s = atomic_load(&o->chunks[i]);
 
 			if (chunk_pins(s))
@@ -34,6 +35,11 @@ _public_ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
 			if (s & CHUNK_VOLATILE)
 				st.bytes_volatile += chunk_length(o, i);
 		}
+	/* Shared: pinned by any process / by none (shared-pin.c). */
+	for (struct vcache_object *o = cache->objects; o; o = o->next)
+		if (o->shared)
+			vc_shared_stats(o, &st.bytes_pinned,
+					&st.bytes_volatile);
 	pthread_mutex_unlock(&cache->lock);
 	st.purges = atomic_load(&cache->purges);
 	st.regenerations = atomic_load(&cache->regenerations);

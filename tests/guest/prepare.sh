@@ -8,9 +8,9 @@ build=$1
 out=$2
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
-rm -f "$out"/test-* "$out"/tabcache "$out"/imgcache
+rm -f "$out"/test-* "$out"/tabcache "$out"/imgcache "$out"/sharedtabs
 for t in "$build"/tests/test-* "$build"/examples/tabcache \
-	 "$build"/examples/imgcache; do
+	 "$build"/examples/imgcache "$build"/examples/sharedtabs; do
 	[ -f "$t" ] && [ -x "$t" ] && cp "$t" "$out"/
 done
 cp "$here/run.sh" "$out/run.sh"
