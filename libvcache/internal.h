@@ -262,6 +262,7 @@ void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear);
 int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open);
 int vc_chunk_fill_zero(struct vcache_object *o, size_t i);
 void vc_regen_fault(struct vcache_object *o, uintptr_t addr);
+_Noreturn void vc_regen_failed(struct vcache_object *o, size_t off, int err);
 
 /*
  * The common end of both fault handlers (sigbus.c, sigsegv.c): a fault

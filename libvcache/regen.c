@@ -194,7 +194,12 @@ int vc_chunk_fill_zero(struct vcache_object *o, size_t i)
 	return err;
 }
 
-static void regen_failed(struct vcache_object *o, size_t off, int err)
+/*
+ * A regeneration on the fault path failed: apply the failure policy of
+ * vcache.h (the cache's hook, then abort with a message). Async-signal-
+ * safe; does not return. Shared objects (shared-pin.c) use it too.
+ */
+_Noreturn void vc_regen_failed(struct vcache_object *o, size_t off, int err)
 {
 	struct vcache *c = o->cache;
 
@@ -275,5 +280,5 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 out:
 	vc_fault_reblock(&blocked);
 	if (err < 0)
-		regen_failed(o, off, err);
+		vc_regen_failed(o, off, err);
 }

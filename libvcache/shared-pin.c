@@ -437,45 +437,6 @@ size_t vc_shared_purge_locked(struct vcache_object *o, size_t start,
 	return bytes;
 }
 
-static void write_str(const char *s)
-{
-	(void)!write(STDERR_FILENO, s, strlen(s));
-}
-
-static void write_u64(uint64_t v)
-{
-	char buf[24];
-	size_t n = sizeof(buf);
-
-	do {
-		buf[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	(void)!write(STDERR_FILENO, buf + n, sizeof(buf) - n);
-}
-
-/* The failure policy of vcache.h, as regen.c applies it. */
-static void fault_failed(struct vcache_object *o, size_t off, int err)
-{
-	struct vcache *c = o->cache;
-
-	if (c->on_regen_failure)
-		c->on_regen_failure(o, off, err, c->on_regen_failure_userdata);
-	write_str("vcache: regenerating shared object '");
-	write_str(o->name);
-	write_str("' at offset ");
-	write_u64(off);
-	if (err == -EDEADLK) {
-		write_str(": this thread touched a purged page of a chunk it "
-			  "is regenerating itself; aborting\n");
-	} else {
-		write_str(" failed with errno ");
-		write_u64((uint64_t)-(int64_t)err);
-		write_str("; aborting\n");
-	}
-	abort();
-}
-
 /*
  * SIGBUS (BUS_ADRERR) at addr in a shared object: a hole. Regenerate its
  * chunk, or wait for the process that is doing it. Async-signal-safe.
@@ -508,7 +469,7 @@ void vc_shared_fault(struct vcache_object *o, uintptr_t addr)
 out:
 	vc_fault_reblock(&blocked);
 	if (err < 0)
-		fault_failed(o, chunk_offset(o, i), err);
+		vc_regen_failed(o, chunk_offset(o, i), err);
 }
 
 bool vc_shared_pinned_here(struct vcache_object *o)
