@@ -311,9 +311,12 @@ enum vcache_backend {
 struct vcache_options {
 	size_t size;                 /* sizeof(struct vcache_options) */
 	enum vcache_backend backend; /* default AUTO; env VCACHE_BACKEND */
-	unsigned int idle_delay_ms;  /* delay from last unpin to volatile;
-				      * 0 = at once (default);
-				      * env VCACHE_IDLE_DELAY_MS */
+	unsigned int idle_delay_ms;  /* delay from last unpin to volatile,
+				      * pressure-aware (see below); 0 =
+				      * the default, VCACHE_IDLE_DELAY_
+				      * DEFAULT_MS; env VCACHE_IDLE_DELAY_MS
+				      * (0 there: at once); at once:
+				      * VCACHE_OPT_NO_IDLE_DELAY */
 	unsigned int flags;          /* VCACHE_OPT_*; env VCACHE_STRICT=1 */
 	vcache_regen_failure_fn on_regen_failure; /* NULL: message + abort */
 	void *on_regen_failure_userdata;
@@ -329,6 +332,24 @@ struct vcache_options {
  * the none backend, which cannot purge.
  */
 #define VCACHE_OPT_STRICT (1u << 0)
+
+/*
+ * The idle delay. After the last unpin of a chunk (and after the SIGBUS
+ * handler regenerated a chunk) the library waits idle_delay_ms before
+ * handing the chunk back to the kernel as volatile, so an object pinned
+ * again soon costs no system call, and regenerated chunks are handed back
+ * in batches. Memory inside the delay cannot be reclaimed (without swap it
+ * is dirty anonymous memory), so the delay gives way to memory pressure:
+ * the bytes the process holds inside delays stay under a quarter of the
+ * headroom the pressure watcher last saw (none at all while
+ * vcache_pressure() reports pressure; the delay is skipped for an unpin
+ * that would pass it), and a pressure event ends every delay at once.
+ * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
+ * (with idle_delay_ms 0, else -EINVAL) makes chunks volatile at their
+ * last unpin, as strict mode does without purging them.
+ */
+#define VCACHE_OPT_NO_IDLE_DELAY (1u << 1)
+#define VCACHE_IDLE_DELAY_DEFAULT_MS 100u
 
 /* Size of the first published struct vcache_options (vcache 1.0). */
 #define VCACHE_OPTIONS_SIZE_VER0 \

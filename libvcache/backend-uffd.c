@@ -31,10 +31,10 @@
  * (close_range(3, ~0U, 0)) after creating caches takes our registration
  * with it, and purged pages then read as zeros - the one thing the library
  * exists to prevent. Every operation that depends on the registration
- * therefore first checks, with one fstat(2), that the descriptor number
- * still refers to the very file we opened (userfaultfd files each have
- * their own inode, so a number reused by another open() is noticed). Once
- * lost, the state is sticky (uffd_lost): nothing is marked volatile again,
+ * (but install(), see there) therefore first checks, with one fstat(2),
+ * that the descriptor number still refers to the very file we opened
+ * (userfaultfd files each have their own inode, so a number reused by
+ * another open() is noticed). Once lost, the state is sticky (uffd_lost): nothing is marked volatile again,
  * nothing is closed (the number may be somebody else's file now), and
  * lost.c makes the objects inaccessible and has every later call fail
  * with the errno. The same state is entered in a fork() child that cannot
@@ -313,13 +313,24 @@ static int uffd_mark_nonvolatile(void *addr, size_t len, bool *ret_purged)
 	return 0;
 }
 
+/*
+ * No fstat() first, unlike the other operations: install() runs on the
+ * fault path (once per fault) and after a pin's probe, and both prove
+ * the registration is alive - a purged page raised SIGBUS instead of
+ * reading as zeros, which only a registered range does. What is left to
+ * check is the number: if it was closed behind our back while the file
+ * lives on elsewhere, the ioctl fails (EBADF, ENOTTY, ENOENT on another
+ * userfaultfd), and only then does the identity check run.
+ */
 static int uffd_install(void *dst, const void *src, size_t len)
 {
 	size_t done = 0;
-	int fd = uffd_checked_fd();
+	int fd = atomic_load(&uffd_fd), err, lost = atomic_load(&uffd_lost);
 
+	if (lost)
+		return lost;
 	if (fd < 0)
-		return fd;
+		return -EBADF;
 	while (done < len) {
 		struct uffdio_copy copy = {
 			.dst = (uintptr_t)dst + done,
@@ -339,7 +350,9 @@ static int uffd_install(void *dst, const void *src, size_t len)
 		} else if (errno == EAGAIN) {
 			continue;
 		} else {
-			return -errno;
+			err = -errno;
+			fd = uffd_checked_fd();
+			return fd < 0 ? fd : err;
 		}
 	}
 	return 0;

@@ -118,7 +118,6 @@ static int cache_pick_backend(struct vcache *c, enum vcache_backend want)
 _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 {
 	struct vcache_options o;
-	pthread_condattr_t ca;
 	struct vcache *c;
 	int err;
 
@@ -133,8 +132,10 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 		o.size = sizeof(o);
 	}
 	bool strict = o.flags & VCACHE_OPT_STRICT;
+	bool delay_set = o.idle_delay_ms || (o.flags & VCACHE_OPT_NO_IDLE_DELAY);
 
-	if ((o.flags & ~VCACHE_OPT_STRICT) ||
+	if ((o.flags & ~(VCACHE_OPT_STRICT | VCACHE_OPT_NO_IDLE_DELAY)) ||
+	    (o.idle_delay_ms && (o.flags & VCACHE_OPT_NO_IDLE_DELAY)) ||
 	    (unsigned int)o.backend >= VC_BACKEND_COUNT)
 		return -EINVAL;
 	if (!strict) {
@@ -147,7 +148,9 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 		if (err < 0)
 			return err;
 	}
-	if (o.idle_delay_ms == 0) {
+	if (!delay_set) {
+		/* Unset: the pressure-aware default (idle.c); env "0": none. */
+		o.idle_delay_ms = VCACHE_IDLE_DELAY_DEFAULT_MS;
 		err = env_idle_delay(&o.idle_delay_ms);
 		if (err < 0)
 			return err;
@@ -187,10 +190,7 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	}
 
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->idle_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	sem_init(&c->idle_sem, 0, 0);
 	c->idle_delay_ms = o.idle_delay_ms;
 	c->strict = strict;
 	c->on_regen_failure = o.on_regen_failure;
@@ -258,7 +258,7 @@ _public_ int vcache_free(vcache *cache)
 	cache->backend->put();
 	if (cache->backend != &vc_backend_none)
 		vc_sigbus_uninstall();
-	pthread_cond_destroy(&cache->idle_cond);
+	sem_destroy(&cache->idle_sem);
 	pthread_mutex_destroy(&cache->lock);
 	free(cache);
 	return 0;

@@ -67,6 +67,7 @@ static void object_destroy(struct vcache_object *o)
 		o->cache->backend->detach(o->data, o->map_size);
 		munmap(o->data, o->map_size);
 	}
+	vc_idle_forget_object(o);
 	free((void *)o->chunks);
 	free(o->deadline);
 	pthread_mutex_destroy(&o->lock);
@@ -249,6 +250,9 @@ _public_ int vcache_object_create(vcache *cache, const char *name,
 	cache->objects = o;
 	cache->nobjects++;
 	pthread_mutex_unlock(&cache->lock);
+	/* Faults hand regenerated chunks to the idle thread (idle.c). */
+	if (cache->backend->purge)
+		vc_idle_kick(cache, 0);
 
 	*ret_object = o;
 	return 0;
