@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -445,6 +446,54 @@ START_TEST(test_pin_idle_delay_env)
 END_TEST
 
 /*
+ * A pin of a purged chunk under uffd asks mincore() which pages are gone
+ * and probes only the others, plus one missing page to confirm the purge:
+ * one SIGBUS for the chunk, not one per purged page. Counted by a handler
+ * installed on top of the library's that passes everything on to it.
+ */
+static struct sigaction count_prev;
+static volatile sig_atomic_t count_bus;
+
+static void count_handler(int sig, siginfo_t *si, void *uc)
+{
+	count_bus++;
+	count_prev.sa_sigaction(sig, si, uc);
+}
+
+START_TEST(test_pin_purged_chunk_one_signal)
+{
+	size_t n = 16, size = n * pagesz;
+	struct sigaction sa;
+	struct tobj t;
+	vcache_object *o;
+	vcache *c = tcache_new();
+	int r;
+
+	SKIP_IF(vcache_backend(c) != VCACHE_BACKEND_UFFD,
+		"the page probe is the uffd backend's");
+	SKIP_IF_SWAP(c);
+	tobj_init(&t, 14);
+	o = tobj_create(c, "one-signal", size, size, &t);
+	ck_assert_uint_eq(purge_range(data(o), size), n);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = count_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGBUS, &sa, &count_prev), 0);
+	ck_assert(count_prev.sa_flags & SA_SIGINFO);
+	count_bus = 0;
+	r = vcache_pin(o, VCACHE_PIN_REGENERATE);
+	ck_assert_int_eq(sigaction(SIGBUS, &count_prev, NULL), 0);
+	ck_assert_int_eq(r, VCACHE_PURGED);
+	ck_assert_int_eq(count_bus, 1);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+/*
  * The default, with neither option nor environment: a pressure-aware idle
  * delay of VCACHE_IDLE_DELAY_DEFAULT_MS, then volatile by itself. "Still
  * non-volatile" is asserted only when the purge attempt came before the
@@ -545,6 +594,10 @@ int main(void)
 	tc = ttcase("nested");
 	tcase_add_test(tc, test_pin_nested_whole);
 	tcase_add_test(tc, test_pin_nested_ranges);
+	suite_add_tcase(s, tc);
+
+	tc = ttcase("probe");
+	tcase_add_test(tc, test_pin_purged_chunk_one_signal);
 	suite_add_tcase(s, tc);
 
 	tc = ttcase("idle-delay");
