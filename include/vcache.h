@@ -490,8 +490,9 @@ int vcache_pin(vcache_object *object, unsigned int flags);
 
 /*
  * Undo one pin of the chunks overlapping the range. A chunk whose count
- * reaches zero becomes volatile at once, or after the cache's idle delay
- * (a pin within the delay costs no system call).
+ * reaches zero becomes volatile after the cache's idle delay (a pin within
+ * the delay costs no system call; see "The idle delay" for the default and
+ * how pressure shortens it), or at once with VCACHE_OPT_NO_IDLE_DELAY.
  */
 int vcache_unpin_range(vcache_object *object, size_t offset, size_t length);
 int vcache_unpin(vcache_object *object);
@@ -554,8 +555,10 @@ ssize_t vcache_purge_cache(vcache *cache, size_t bytes);
  * every 100 ms when memory is tight). LOW: an event or less than twice
  * the margin left (the margin is 1/8 of the cgroup limit, or of half the
  * RAM without one, 4 to 512 MiB); MEDIUM: less than the margin;
- * CRITICAL: less than half of it. The soft backend purges until 4
- * margins are free again; it also checks before filling a new object and
+ * CRITICAL: less than half of it. A look that finds less than two
+ * margins left also ends every idle delay, and no new one starts while
+ * the level is above NONE (see "The idle delay"). The soft backend
+ * purges until 4 margins are free again; it also checks before filling a new object and
  * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk. In the
  * child of fork() the watcher thread is started again by the next
  * vcache_new(), object creation or regenerating pin there.

@@ -304,71 +304,64 @@ static int uffd_mark_volatile(void *addr, size_t len)
 
 #define PROBE_BATCH 256 /* pages per mincore() call */
 
-/*
- * Probe the pages of [addr, addr + n pages) whose vec byte says resident
- * (want 1) or not (want 0), a run of neighbours per call. Not resident:
- * stop at the first that faults. Returns whether one was purged.
- */
-static bool probe_where(uint8_t *addr, const unsigned char *vec, size_t n,
-			int want)
+/* Probe the resident pages of [addr, addr + n pages), runs per call. */
+static bool probe_resident(uint8_t *addr, size_t n)
 {
+	unsigned char vec[PROBE_BATCH];
 	bool purged = false;
 
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
+	for (size_t off = 0; off < n; off += PROBE_BATCH) {
+		size_t m = n - off < PROBE_BATCH ? n - off : PROBE_BATCH;
+		uint8_t *a = addr + off * vc_page_size;
 
-		while (j < n && (vec[j] & 1) == want)
-			j++;
-		if (j == i) {
-			i++;
+		if (mincore(a, m * vc_page_size, vec) < 0) {
+			purged |= vc_sigbus_probe_pages(a, m * vc_page_size);
 			continue;
 		}
-		if (want) {
-			purged |= vc_sigbus_probe_pages(addr + i * vc_page_size,
-							(j - i) * vc_page_size);
-		} else {
-			for (size_t k = i; k < j; k++)
-				if (vc_sigbus_probe_pages(addr + k * vc_page_size,
-							  vc_page_size))
-					return true;
+		for (size_t i = 0; i < m;) {
+			size_t j = i;
+
+			while (j < m && (vec[j] & 1))
+				j++;
+			if (j > i)
+				purged |= vc_sigbus_probe_pages(
+					a + i * vc_page_size,
+					(j - i) * vc_page_size);
+			i = j + 1;
 		}
-		i = j;
 	}
 	return purged;
 }
 
 /*
- * Non-volatile = a write to every lazy-free page (see the top). Only a
- * resident page can be lazy-free, and a purge is reported per call (one
- * chunk), so: mincore() first; probe the resident pages (a page reclaimed
- * since mincore faults and counts as purged); then, unless a purge was
- * found already, the others until one faults. Without swap a page that
- * is not resident is purged, so a purged chunk costs one signal, not one
- * per page; with swap the probe brings a swapped-out page back, intact.
+ * Non-volatile = a write to every lazy-free page (see the top). The probe
+ * writes page by page and costs nothing on a present page; the first
+ * purged one faults, and then the call's report (one chunk) is known: of
+ * the rest, only resident pages can be lazy-free, so mincore() says which
+ * to write and the purged ones cost no signal each (a page reclaimed
+ * since mincore faults and is simply purged too). A fully purged chunk
+ * costs one signal and one mincore(), not a signal per page; an intact
+ * one no system call. With swap, a page that is not resident may be
+ * swapped out rather than purged: it is not lazy-free either, so it needs
+ * no write, and install() keeps it (EEXIST).
  */
 static int uffd_mark_nonvolatile(void *addr, size_t len, bool *ret_purged)
 {
-	unsigned char vec[PROBE_BATCH];
 	uint8_t *p = addr;
-	size_t pages = len / vc_page_size;
+	size_t pages = len / vc_page_size, k = 0;
 	bool purged = false;
 	int fd = uffd_checked_fd();
 
 	/* Without the registration the probe would find zeros, not purges. */
 	if (fd < 0)
 		return fd;
-	for (size_t off = 0; off < pages; off += PROBE_BATCH) {
-		size_t n = pages - off < PROBE_BATCH ? pages - off : PROBE_BATCH;
-		uint8_t *a = p + off * vc_page_size;
-
-		if (mincore(a, n * vc_page_size, vec) < 0) {
-			purged |= vc_sigbus_probe_pages(a, n * vc_page_size);
-			continue;
-		}
-		purged |= probe_where(a, vec, n, 1);
-		if (!purged)
-			purged = probe_where(a, vec, n, 0);
-	}
+	vc_sigbus_open(); /* nests: no system call inside a pin */
+	while (k < pages && !purged)
+		purged = vc_sigbus_probe_pages(p + k++ * vc_page_size,
+					       vc_page_size);
+	if (k < pages)
+		(void)probe_resident(p + k * vc_page_size, pages - k);
+	vc_sigbus_close();
 	*ret_purged = purged;
 	return 0;
 }

@@ -93,6 +93,9 @@ bool vc_idle_defer_remark(struct vcache_object *o, size_t i)
 
 	if (!c->idle_delay_ms || c->strict || !atomic_load(&c->idle_alive))
 		return false;
+	/* soft: marking volatile is free (the library purges by itself). */
+	if (c->backend->id == VCACHE_BACKEND_SOFT)
+		return false;
 	if (atomic_load(&o->chunks[i]) & CHUNK_REMARK)
 		return true; /* counted already */
 	if (!vc_idle_may_hold(len))

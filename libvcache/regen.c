@@ -309,7 +309,8 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	 * chunk since it became volatile, and UFFDIO_COPY's EEXIST keeps any
 	 * page that is present after all.
 	 */
-	if ((waited || (s & CHUNK_REMARK) || !o->cache->idle_delay_ms) &&
+	if ((waited || (s & CHUNK_REMARK) || !o->cache->idle_delay_ms ||
+	     o->cache->strict) &&
 	    page_present(addr)) {
 		vc_chunk_release(o, i, 0);
 		goto out;
