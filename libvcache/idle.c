@@ -5,7 +5,10 @@
  *
  * vcache_unpin*() records a deadline per chunk; one thread per cache,
  * started on first need, sleeps until the earliest deadline and marks the
- * expired chunks volatile. A pin before the deadline cancels it (pin.c).
+ * expired chunks volatile. A pin before the deadline does not touch it:
+ * the next unpin moves it on, so a hot object's cycle writes no counter
+ * another thread reads; a deadline that passes while its chunk is pinned
+ * is simply dropped.
  *
  * The fault path uses the same thread: pages a fault installed are not
  * lazy-free, and marking them volatile again costs two system calls per

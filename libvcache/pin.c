@@ -240,8 +240,12 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			if (atomic_compare_exchange_weak(st, &s, s + 1))
 				break;
 		if (!(s & CHUNK_VOLATILE)) {
-			if (chunk_pins(s) == 0)
-				vc_idle_deadline_clear(o, i);
+			/*
+			 * A pending deadline stays: the next unpin moves it
+			 * (no write to shared counters on the hot path), and
+			 * if it passes first the idle thread finds the chunk
+			 * pinned and drops it (idle.c).
+			 */
 			i++;
 			continue;
 		}
