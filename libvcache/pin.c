@@ -356,7 +356,8 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	 */
 	delay = o->cache->idle_delay_ms && !strict;
 	for (size_t i = first; delay && i <= last; i++)
-		if (chunk_pins(atomic_load(&o->chunks[i])) == 1)
+		if (chunk_pins(atomic_load(&o->chunks[i])) == 1 &&
+		    !o->deadline[i]) /* counted already: see the pin */
 			bytes += chunk_map_length(o, i);
 	delay = delay && vc_idle_may_hold(bytes);
 	for (size_t i = first; i <= last; i++) {
