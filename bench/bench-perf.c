@@ -186,6 +186,9 @@ static void setup(struct conf *c)
 	o.backend = perf.backend;
 	if (!c->defaults)
 		o.idle_delay_ms = c->delay;
+	/* Delay 0 is "at once"; an unset delay is the library's default. */
+	if (!c->defaults && !c->delay)
+		o.flags |= VCACHE_OPT_NO_IDLE_DELAY;
 	r = vcache_new(&o, &c->cache);
 	if (r == 0)
 		r = vcache_object_create(c->cache, "perf", c->size, 0,
@@ -434,6 +437,8 @@ static void p6_threads(void)
 		o.backend = perf.backend;
 		if (!c[i].defaults)
 			o.idle_delay_ms = c[i].delay;
+		if (!c[i].defaults && !c[i].delay)
+			o.flags |= VCACHE_OPT_NO_IDLE_DELAY;
 		r = vcache_new(&o, &c[i].cache);
 		for (unsigned int k = 0; r == 0 && k < c[i].nthreads; k++) {
 			char name[16];

@@ -267,6 +267,8 @@ static void setup(enum mode mode)
 		o.backend = cfg.backend;
 		if (cfg.delay_ms >= 0)
 			o.idle_delay_ms = (unsigned int)cfg.delay_ms;
+		if (cfg.delay_ms == 0) /* at once, not the default */
+			o.flags |= VCACHE_OPT_NO_IDLE_DELAY;
 		r = vcache_new(&o, &cache);
 		if (r < 0)
 			report_error(r, "vcache_new");

@@ -163,6 +163,9 @@ int bench_cache_new(enum vcache_backend backend, unsigned int idle_delay_ms,
 	vcache_options_init(&o);
 	o.backend = backend;
 	o.idle_delay_ms = idle_delay_ms;
+	/* 0 here means at once, not the library's default delay. */
+	if (!idle_delay_ms)
+		o.flags |= VCACHE_OPT_NO_IDLE_DELAY;
 	return vcache_new(&o, ret_cache);
 }
 

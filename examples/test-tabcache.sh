@@ -16,6 +16,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 case $mode in
 pictures)
+	# Without the default idle delay: tabs hidden a few ms ago must be
+	# volatile for the pageout to purge them within this short run.
+	VCACHE_IDLE_DELAY_MS=0 \
 	"$tabcache" --tabs 12 --switches 40 --pressure pageout --quiet \
 		--snapshot "$dir/tabs.png" --trace "$dir/trace.csv" \
 		--trace-interval 0.05 || fail "tabcache exited $?"

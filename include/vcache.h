@@ -344,9 +344,12 @@ enum vcache_backend {
 struct vcache_options {
 	size_t size;                 /* sizeof(struct vcache_options) */
 	enum vcache_backend backend; /* default AUTO; env VCACHE_BACKEND */
-	unsigned int idle_delay_ms;  /* delay from last unpin to volatile;
-				      * 0 = at once (default);
-				      * env VCACHE_IDLE_DELAY_MS */
+	unsigned int idle_delay_ms;  /* delay from last unpin to volatile,
+				      * pressure-aware (see below); 0 =
+				      * the default, VCACHE_IDLE_DELAY_
+				      * DEFAULT_MS; env VCACHE_IDLE_DELAY_MS
+				      * (0 there: at once); at once:
+				      * VCACHE_OPT_NO_IDLE_DELAY */
 	unsigned int flags;          /* VCACHE_OPT_*; env VCACHE_STRICT=1 */
 	vcache_regen_failure_fn on_regen_failure; /* NULL: message + abort */
 	void *on_regen_failure_userdata;
@@ -362,6 +365,24 @@ struct vcache_options {
  * the none backend, which cannot purge.
  */
 #define VCACHE_OPT_STRICT (1u << 0)
+
+/*
+ * The idle delay. After the last unpin of a chunk (and after the SIGBUS
+ * handler regenerated a chunk) the library waits idle_delay_ms before
+ * handing the chunk back to the kernel as volatile, so an object pinned
+ * again soon costs no system call, and regenerated chunks are handed back
+ * in batches. Memory inside the delay cannot be reclaimed (without swap it
+ * is dirty anonymous memory), so the delay gives way to memory pressure:
+ * the bytes the process holds inside delays stay under a quarter of the
+ * headroom the pressure watcher last saw (none at all while
+ * vcache_pressure() reports pressure; the delay is skipped for an unpin
+ * that would pass it), and a pressure event ends every delay at once.
+ * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
+ * (with idle_delay_ms 0, else -EINVAL) makes chunks volatile at their
+ * last unpin, as strict mode does without purging them.
+ */
+#define VCACHE_OPT_NO_IDLE_DELAY (1u << 1)
+#define VCACHE_IDLE_DELAY_DEFAULT_MS 100u
 
 /* Size of the first published struct vcache_options (vcache 1.0). */
 #define VCACHE_OPTIONS_SIZE_VER0 \
@@ -502,8 +523,9 @@ int vcache_pin(vcache_object *object, unsigned int flags);
 
 /*
  * Undo one pin of the chunks overlapping the range. A chunk whose count
- * reaches zero becomes volatile at once, or after the cache's idle delay
- * (a pin within the delay costs no system call).
+ * reaches zero becomes volatile after the cache's idle delay (a pin within
+ * the delay costs no system call; see "The idle delay" for the default and
+ * how pressure shortens it), or at once with VCACHE_OPT_NO_IDLE_DELAY.
  */
 int vcache_unpin_range(vcache_object *object, size_t offset, size_t length);
 int vcache_unpin(vcache_object *object);
@@ -566,8 +588,10 @@ ssize_t vcache_purge_cache(vcache *cache, size_t bytes);
  * every 100 ms when memory is tight). LOW: an event or less than twice
  * the margin left (the margin is 1/8 of the cgroup limit, or of half the
  * RAM without one, 4 to 512 MiB); MEDIUM: less than the margin;
- * CRITICAL: less than half of it. The soft backend purges until 4
- * margins are free again; it also checks before filling a new object and
+ * CRITICAL: less than half of it. A look that finds less than two
+ * margins left also ends every idle delay, and no new one starts while
+ * the level is above NONE (see "The idle delay"). The soft backend
+ * purges until 4 margins are free again; it also checks before filling a new object and
  * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk. In the
  * child of fork() the watcher thread is started again by the next
  * vcache_new(), object creation or regenerating pin there.

@@ -27,7 +27,8 @@
  * The descriptor (one per process, shared with backend-vrange.c), its
  * loss behind our back and its reopening after fork() are prim-uffd.c's;
  * every operation here that depends on the registration first asks
- * vc_uffd_fd(), which fails with the lost errno once the descriptor is
+ * vc_uffd_fd() (the copy of a fault, vc_uffd_copy(), only when its ioctl
+ * fails: see there), which fails with the lost errno once the descriptor is
  * gone (lost.c then makes the objects inaccessible).
  */
 #define _GNU_SOURCE
@@ -82,14 +83,67 @@ static int uffd_mark_volatile(void *addr, size_t len)
 	return 0;
 }
 
+#define PROBE_BATCH 256 /* pages per mincore() call */
+
+/* Probe the resident pages of [addr, addr + n pages), runs per call. */
+static bool probe_resident(uint8_t *addr, size_t n)
+{
+	unsigned char vec[PROBE_BATCH];
+	bool purged = false;
+
+	for (size_t off = 0; off < n; off += PROBE_BATCH) {
+		size_t m = n - off < PROBE_BATCH ? n - off : PROBE_BATCH;
+		uint8_t *a = addr + off * vc_page_size;
+
+		if (vc_mem_present(a, m * vc_page_size, vec) < 0) {
+			purged |= vc_sigbus_probe_pages(a, m * vc_page_size);
+			continue;
+		}
+		for (size_t i = 0; i < m;) {
+			size_t j = i;
+
+			while (j < m && (vec[j] & 1))
+				j++;
+			if (j > i)
+				purged |= vc_sigbus_probe_pages(
+					a + i * vc_page_size,
+					(j - i) * vc_page_size);
+			i = j + 1;
+		}
+	}
+	return purged;
+}
+
+/*
+ * Non-volatile = a write to every lazy-free page (see the top). The probe
+ * writes page by page and costs nothing on a present page; the first
+ * purged one faults, and then the call's report (one chunk) is known: of
+ * the rest, only resident pages can be lazy-free, so mincore() says which
+ * to write and the purged ones cost no signal each (a page reclaimed
+ * since mincore faults and is simply purged too). A fully purged chunk
+ * costs one signal and one mincore(), not a signal per page; an intact
+ * one no system call. With swap, a page that is not resident may be
+ * swapped out rather than purged: it is not lazy-free either, so it needs
+ * no write, and install() keeps it (EEXIST).
+ */
 static int uffd_mark_nonvolatile(void *addr, size_t len, bool *ret_purged)
 {
+	uint8_t *p = addr;
+	size_t pages = len / vc_page_size, k = 0;
+	bool purged = false;
 	int fd = vc_uffd_fd();
 
 	/* Without the registration the probe would find zeros, not purges. */
 	if (fd < 0)
 		return fd;
-	*ret_purged = vc_sigbus_probe_pages(addr, len);
+	vc_sigbus_open(); /* nests: no system call inside a pin */
+	while (k < pages && !purged)
+		purged = vc_sigbus_probe_pages(p + k++ * vc_page_size,
+					       vc_page_size);
+	if (k < pages)
+		(void)probe_resident(p + k * vc_page_size, pages - k);
+	vc_sigbus_close();
+	*ret_purged = purged;
 	return 0;
 }
 

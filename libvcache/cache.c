@@ -87,7 +87,6 @@ static int cache_pick_backend(struct vcache *c, enum vcache_backend want)
 _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 {
 	struct vcache_options o;
-	pthread_condattr_t ca;
 	struct vcache *c;
 	int err;
 
@@ -102,8 +101,10 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 		o.size = sizeof(o);
 	}
 	bool strict = o.flags & VCACHE_OPT_STRICT;
+	bool delay_set = o.idle_delay_ms || (o.flags & VCACHE_OPT_NO_IDLE_DELAY);
 
-	if ((o.flags & ~VCACHE_OPT_STRICT) ||
+	if ((o.flags & ~(VCACHE_OPT_STRICT | VCACHE_OPT_NO_IDLE_DELAY)) ||
+	    (o.idle_delay_ms && (o.flags & VCACHE_OPT_NO_IDLE_DELAY)) ||
 	    (o.backend != VCACHE_BACKEND_AUTO &&
 	     vc_backend_index(o.backend) < 0))
 		return -EINVAL;
@@ -117,7 +118,9 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 		if (err < 0)
 			return err;
 	}
-	if (o.idle_delay_ms == 0) {
+	if (!delay_set) {
+		/* Unset: the pressure-aware default (idle.c); env "0": none. */
+		o.idle_delay_ms = VCACHE_IDLE_DELAY_DEFAULT_MS;
 		err = env_idle_delay(&o.idle_delay_ms);
 		if (err < 0)
 			return err;
@@ -157,10 +160,7 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 	}
 
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->idle_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	sem_init(&c->idle_sem, 0, 0);
 	c->idle_delay_ms = o.idle_delay_ms;
 	c->strict = strict;
 	c->on_regen_failure = o.on_regen_failure;
@@ -228,7 +228,7 @@ _public_ int vcache_free(vcache *cache)
 	cache->backend->put();
 	if (cache->backend != &vc_backend_none)
 		vc_chain_uninstall(SIGBUS);
-	pthread_cond_destroy(&cache->idle_cond);
+	sem_destroy(&cache->idle_sem);
 	pthread_mutex_destroy(&cache->lock);
 	free(cache);
 	return 0;

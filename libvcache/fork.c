@@ -81,6 +81,7 @@ static void fork_child(void)
 			done[k] = true;
 		}
 		c->idle_running = false;
+		atomic_store(&c->idle_alive, false);
 	}
 	for (struct vcache *c = vc_caches; c; c = c->next) {
 		int err = atomic_load(&c->lost);

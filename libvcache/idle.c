@@ -5,7 +5,26 @@
  *
  * vcache_unpin*() records a deadline per chunk; one thread per cache,
  * started on first need, sleeps until the earliest deadline and marks the
- * expired chunks volatile. A pin before the deadline cancels it (pin.c).
+ * expired chunks volatile. A pin before the deadline does not touch it:
+ * the next unpin moves it on, so a hot object's cycle writes no counter
+ * another thread reads; a deadline that passes while its chunk is pinned
+ * is simply dropped.
+ *
+ * The fault path uses the same thread: pages a fault installed are not
+ * lazy-free, and marking them volatile again costs two system calls per
+ * fault (MADV_FREE and the LRU drain). Instead the fault sets CHUNK_REMARK
+ * and the thread hands every such chunk back in one pass when the cache's
+ * delay has passed since the first of them. The handler cannot signal a
+ * condition variable, so the thread sleeps on a semaphore (sem_post() is
+ * async-signal-safe).
+ *
+ * Memory inside the delay is dirty anonymous memory the kernel cannot
+ * reclaim without swap. So the delay is pressure-aware: the bytes held by
+ * every cache of the process (deadlines and REMARK chunks) stay under a
+ * cap the pressure watcher sets from the headroom it sees (pressure.c: a
+ * quarter of the headroom while there is no pressure, nothing under
+ * pressure); an unpin or a fault that would pass it hands its chunks back
+ * at once. A pressure event flushes every delay (purge.c on_pressure()).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,35 +32,199 @@
 #include <signal.h>
 #include <time.h>
 
+#include "backend.h"
 #include "internal.h"
+#include "pressure.h"
+
+/* Bytes held non-volatile by idle delays, every cache of the process. */
+static _Atomic int64_t held;
+
+void vc_idle_held(int64_t bytes)
+{
+	atomic_fetch_add(&held, bytes);
+}
+
+bool vc_idle_may_hold(size_t bytes)
+{
+	int64_t h = atomic_load(&held);
+
+	return (uint64_t)(h < 0 ? 0 : h) + bytes <= vc_pressure_delay_cap();
+}
+
+/* o->lock held. */
+void vc_idle_deadline_set(struct vcache_object *o, size_t i, uint64_t when)
+{
+	if (!o->deadline[i]) {
+		o->pending++;
+		vc_idle_held((int64_t)chunk_map_length(o, i));
+	}
+	o->deadline[i] = when;
+}
+
+void vc_idle_deadline_clear(struct vcache_object *o, size_t i)
+{
+	if (!o->deadline[i])
+		return;
+	o->deadline[i] = 0;
+	o->pending--;
+	vc_idle_held(-(int64_t)chunk_map_length(o, i));
+}
+
+/* The object is going away: what it held no longer counts. */
+void vc_idle_forget_object(struct vcache_object *o)
+{
+	if (!o->chunks || !o->deadline)
+		return;
+	for (size_t i = 0; i < o->nchunks; i++) {
+		if (atomic_load(&o->chunks[i]) & CHUNK_REMARK)
+			vc_idle_held(-(int64_t)chunk_map_length(o, i));
+		vc_idle_deadline_clear(o, i);
+	}
+}
 
 /*
- * Mark o's chunks whose deadline has passed volatile; return the earliest
- * deadline still pending (0 if none). Takes o->lock.
+ * Fault path (signal context), chunk i held BUSY, VOLATILE and unpinned,
+ * its missing pages just installed: leave the re-marking to the thread.
+ * false: the caller marks the chunk volatile itself (no delay, the thread
+ * is not running - a fork() child - or the cap is reached).
  */
-uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now)
+bool vc_idle_defer_remark(struct vcache_object *o, size_t i)
+{
+	struct vcache *c = o->cache;
+	size_t len = chunk_map_length(o, i);
+	uint64_t zero = 0;
+
+	if (!c->idle_delay_ms || c->strict || !atomic_load(&c->idle_alive))
+		return false;
+	/* soft: marking volatile is free (the library purges by itself). */
+	if (c->backend->id == VCACHE_BACKEND_SOFT)
+		return false;
+	if (atomic_load(&o->chunks[i]) & CHUNK_REMARK)
+		return true; /* counted already */
+	if (!vc_idle_may_hold(len))
+		return false;
+	vc_idle_held((int64_t)len);
+	atomic_fetch_add(&o->remarks, 1);
+	atomic_fetch_or(&o->chunks[i], CHUNK_REMARK);
+	/* The first of a batch sets the time and wakes the thread. */
+	if (atomic_compare_exchange_strong(&c->remark_due, &zero,
+					   vc_now_ns() +
+						   c->idle_delay_ms * 1000000ull))
+		sem_post(&c->idle_sem);
+	return true;
+}
+
+/* Hand back claimed chunks run..run+n-1 (REMARK, VOLATILE, unpinned). */
+static void remark_run(struct vcache_object *o, size_t run, size_t n)
+{
+	size_t start = chunk_offset(o, run);
+	size_t end = chunk_offset(o, run + n - 1) +
+		     chunk_map_length(o, run + n - 1);
+
+	(void)o->cache->backend->mark_volatile(o->data + start, end - start);
+	for (size_t k = run; k < run + n; k++)
+		vc_chunk_release(o, k, CHUNK_REMARK);
+}
+
+/*
+ * Every REMARK chunk of o back to the kernel, neighbours in one call.
+ * A chunk someone holds BUSY is left for the next pass (*ret_retry).
+ * o->lock held, so pin counts do not change.
+ */
+static void remark_sweep(struct vcache_object *o, bool *ret_retry)
+{
+	size_t run = 0, n = 0;
+
+	for (size_t i = 0; i <= o->nchunks; i++) {
+		bool take = false;
+		uint64_t s;
+
+		if (i < o->nchunks && atomic_load(&o->remarks) &&
+		    (atomic_load(&o->chunks[i]) & CHUNK_REMARK)) {
+			if (vc_chunk_claim(o, i, false, false, &s) < 0)
+				*ret_retry = true;
+			else if (!chunk_pins(s) && (s & CHUNK_VOLATILE))
+				take = true;
+			else /* pinned since: the pin made it whole */
+				vc_chunk_release(o, i, CHUNK_REMARK);
+		}
+		if (take) {
+			if (!n)
+				run = i;
+			n++;
+			continue;
+		}
+		if (n)
+			remark_run(o, run, n);
+		n = 0;
+	}
+}
+
+/*
+ * Mark o's chunks whose deadline has passed volatile (and, with remark,
+ * hand back its REMARK chunks); return the earliest deadline still
+ * pending (0 if none). Takes o->lock.
+ */
+uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now,
+			       bool remark, bool *ret_retry)
 {
 	uint64_t next = 0;
+	size_t run = 0, n = 0;
 
 	pthread_mutex_lock(&o->lock);
-	for (size_t i = 0; o->pending && i < o->nchunks; i++) {
-		uint64_t d = o->deadline[i];
+	if (remark)
+		remark_sweep(o, ret_retry);
+	for (size_t i = 0; o->pending && i <= o->nchunks; i++) {
+		uint64_t d = i < o->nchunks ? o->deadline[i] : 0;
 
-		if (!d)
+		if (d && d <= now) {
+			if (!n)
+				run = i;
+			n++;
 			continue;
-		if (d <= now) {
-			/* Clears the deadline too. */
-			vc_object_mark_range_volatile(o, i, i);
-			if (o->deadline[i]) { /* pinned: not eligible */
-				o->deadline[i] = 0;
-				o->pending--;
-			}
-		} else if (!next || d < next) {
-			next = d;
 		}
+		if (d && (!next || d < next))
+			next = d;
+		if (!n)
+			continue;
+		/* Clears the deadlines too; one system call for the run. */
+		vc_object_mark_range_volatile(o, run, run + n - 1);
+		for (size_t k = run; k < run + n; k++)
+			vc_idle_deadline_clear(o, k); /* pinned: not eligible */
+		n = 0;
 	}
 	pthread_mutex_unlock(&o->lock);
 	return next;
+}
+
+/* Memory is short (purge.c): every delay ends now. c->lock held. */
+void vc_idle_flush(struct vcache *c)
+{
+	bool retry = false;
+
+	for (struct vcache_object *o = c->objects; o; o = o->next)
+		(void)vc_idle_expire_object(o, UINT64_MAX, true, &retry);
+	/* Chunks busy meanwhile: the thread retries them. */
+	if (retry) {
+		uint64_t zero = 0;
+
+		if (atomic_compare_exchange_strong(&c->remark_due, &zero,
+						   vc_now_ns()))
+			sem_post(&c->idle_sem);
+	}
+}
+
+static void idle_sleep(struct vcache *c, uint64_t until)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(until / 1000000000ull),
+		.tv_nsec = (long)(until % 1000000000ull),
+	};
+
+	if (!until)
+		(void)sem_wait(&c->idle_sem);
+	else
+		(void)sem_clockwait(&c->idle_sem, CLOCK_MONOTONIC, &ts);
 }
 
 static void *idle_main(void *arg)
@@ -51,39 +234,72 @@ static void *idle_main(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->idle_stopping) {
 		uint64_t now = vc_now_ns(), next = 0;
+		uint64_t due = atomic_load(&c->remark_due);
+		bool remark = due && due <= now, retry = false;
 
+		/* Faults from now on start a new batch. */
+		if (remark)
+			atomic_store(&c->remark_due, 0);
 		for (struct vcache_object *o = c->objects; o; o = o->next) {
-			uint64_t d = vc_idle_expire_object(o, now);
+			uint64_t d = vc_idle_expire_object(o, now, remark,
+							   &retry);
 
 			if (d && (!next || d < next))
 				next = d;
 		}
+		if (retry) {
+			uint64_t zero = 0;
+
+			(void)atomic_compare_exchange_strong(
+				&c->remark_due, &zero,
+				now + c->idle_delay_ms * 1000000ull);
+		}
 		if (c->idle_stopping)
 			break;
+		due = atomic_load(&c->remark_due);
+		if (due && (!next || due < next))
+			next = due;
 		c->idle_next = next;
-		if (!next) {
-			pthread_cond_wait(&c->idle_cond, &c->lock);
-		} else {
-			struct timespec ts = {
-				.tv_sec = (time_t)(next / 1000000000ull),
-				.tv_nsec = (long)(next % 1000000000ull),
-			};
-
-			pthread_cond_timedwait(&c->idle_cond, &c->lock, &ts);
-		}
+		pthread_mutex_unlock(&c->lock);
+		idle_sleep(c, next);
+		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
 
+/* c->lock held. */
+static void idle_start(struct vcache *c)
+{
+	sigset_t all, saved;
+
+	if (c->idle_running || c->idle_stopping)
+		return;
+	/* The thread takes no signals meant for the program. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	if (pthread_create(&c->idle_thread, NULL, idle_main, c) == 0) {
+		c->idle_running = true;
+		atomic_store(&c->idle_alive, true);
+	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
 /*
- * A deadline was set: make sure the thread runs and looks again. If it
+ * A deadline was set (or, deadline 0, an object was created and faults
+ * may want the thread): make sure the thread runs and looks again. If it
  * cannot be started the chunks stay non-volatile until the next attempt
- * (safe: only memory is kept longer).
+ * (safe: only memory is kept longer), and faults re-mark at once.
  */
 void vc_idle_kick(struct vcache *c, uint64_t deadline)
 {
 	pthread_mutex_lock(&c->lock);
+	if (!deadline) {
+		if (c->idle_delay_ms && !c->strict)
+			idle_start(c);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	/*
 	 * Already due to wake up no later than this deadline: it will find
 	 * it then. Saves the wake-up system call on every delayed unpin.
@@ -92,18 +308,9 @@ void vc_idle_kick(struct vcache *c, uint64_t deadline)
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
-	if (!c->idle_running && !c->idle_stopping) {
-		sigset_t all, saved;
-
-		/* The thread takes no signals meant for the program. */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &saved);
-		if (pthread_create(&c->idle_thread, NULL, idle_main, c) == 0)
-			c->idle_running = true;
-		pthread_sigmask(SIG_SETMASK, &saved, NULL);
-	}
-	pthread_cond_signal(&c->idle_cond);
+	idle_start(c);
 	pthread_mutex_unlock(&c->lock);
+	sem_post(&c->idle_sem);
 }
 
 void vc_idle_stop(struct vcache *c)
@@ -113,8 +320,9 @@ void vc_idle_stop(struct vcache *c)
 	pthread_mutex_lock(&c->lock);
 	c->idle_stopping = true;
 	running = c->idle_running;
-	pthread_cond_signal(&c->idle_cond);
+	atomic_store(&c->idle_alive, false);
 	pthread_mutex_unlock(&c->lock);
+	sem_post(&c->idle_sem);
 	if (running)
 		pthread_join(c->idle_thread, NULL);
 	pthread_mutex_lock(&c->lock);

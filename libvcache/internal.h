@@ -12,6 +12,7 @@
 #define VCACHE_INTERNAL_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,6 +45,9 @@
  *               system call
  *  bit   36     PURGED: that prefetch found a page of the chunk discarded
  *               (the kernel has forgotten it; the chunk state remembers)
+ *  bit   37     REMARK: a fault regenerated pages of the VOLATILE, unpinned
+ *               chunk; those pages are not lazy-free in the kernel until
+ *               the idle thread hands the chunk back in a batch (idle.c)
  * Pin counts and VOLATILE change only under the object's lock; BUSY is
  * claimed with compare-and-swap, also from the SIGBUS handler.
  */
@@ -53,6 +57,7 @@
 #define CHUNK_WAITERS (1ull << 34)
 #define CHUNK_KNOWN (1ull << 35)
 #define CHUNK_PURGED (1ull << 36)
+#define CHUNK_REMARK (1ull << 37)
 #define CHUNK_PIN_MAX ((1u << 20) - 1)
 
 #define OBJ_MAGIC_LIVE 0x76636f62u /* "vcob" */
@@ -101,6 +106,7 @@ struct vcache_object {
 	pthread_mutex_t lock;
 	uint64_t *deadline;
 	size_t pending;
+	_Atomic size_t remarks; /* chunks with CHUNK_REMARK set */
 
 	/* Under cache->lock. */
 	unsigned int refs;
@@ -130,11 +136,19 @@ struct vcache {
 	uint64_t nobjects;             /* in the cache (findable by name) */
 
 	/* Idle thread (idle.c), under lock. */
-	pthread_cond_t idle_cond;
 	pthread_t idle_thread;
 	uint64_t idle_next; /* when the thread wakes by itself; 0 = never */
 	bool idle_running;
 	bool idle_stopping;
+	/*
+	 * Lock-free side of the idle thread, for the fault path (signal
+	 * context): idle_alive mirrors idle_running; remark_due is when the
+	 * thread hands REMARK chunks back (0: none waiting); idle_sem wakes
+	 * it (sem_post() is async-signal-safe, a condition variable is not).
+	 */
+	_Atomic bool idle_alive;
+	_Atomic uint64_t remark_due;
+	sem_t idle_sem;
 
 	/* Counters, updated from any context. */
 	_Atomic uint64_t purges;
@@ -292,7 +306,15 @@ void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 /* idle.c */
 void vc_idle_kick(struct vcache *c, uint64_t deadline);
 void vc_idle_stop(struct vcache *c);
-uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now);
+uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now,
+			       bool remark, bool *ret_retry);
+bool vc_idle_defer_remark(struct vcache_object *o, size_t i); /* AS-safe */
+void vc_idle_flush(struct vcache *c); /* c->lock held */
+bool vc_idle_may_hold(size_t bytes); /* AS-safe */
+void vc_idle_held(int64_t bytes);    /* AS-safe */
+void vc_idle_deadline_set(struct vcache_object *o, size_t i, uint64_t when);
+void vc_idle_deadline_clear(struct vcache_object *o, size_t i);
+void vc_idle_forget_object(struct vcache_object *o);
 
 /* fork.c */
 int vc_fork_handlers_register(void);

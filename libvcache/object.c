@@ -70,6 +70,7 @@ static void object_destroy(struct vcache_object *o)
 		o->cache->backend->detach(o->data, o->map_size);
 		vc_mem_unmap(o->data, o->map_size);
 	}
+	vc_idle_forget_object(o);
 	free((void *)o->chunks);
 	free(o->deadline);
 	pthread_mutex_destroy(&o->lock);
@@ -272,6 +273,9 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	cache->objects = o;
 	cache->nobjects++;
 	pthread_mutex_unlock(&cache->lock);
+	/* Faults hand regenerated chunks to the idle thread (idle.c). */
+	if (cache->backend->purge)
+		vc_idle_kick(cache, 0);
 
 	*ret_object = o;
 	return 0;

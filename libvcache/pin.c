@@ -36,10 +36,7 @@ void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 
 			if (chunk_pins(s) || (s & CHUNK_VOLATILE))
 				break;
-			if (o->deadline[run]) {
-				o->deadline[run] = 0;
-				o->pending--;
-			}
+			vc_idle_deadline_clear(o, run);
 			atomic_fetch_or(&o->chunks[run], CHUNK_VOLATILE);
 			run++;
 		}
@@ -246,10 +243,12 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			if (atomic_compare_exchange_weak(st, &s, s + 1))
 				break;
 		if (!(s & CHUNK_VOLATILE)) {
-			if (chunk_pins(s) == 0 && o->deadline[i]) {
-				o->deadline[i] = 0;
-				o->pending--;
-			}
+			/*
+			 * A pending deadline stays: the next unpin moves it
+			 * (no write to shared counters on the hot path), and
+			 * if it passes first the idle thread finds the chunk
+			 * pinned and drops it (idle.c).
+			 */
 			i++;
 			continue;
 		}
@@ -283,8 +282,10 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			err = r;
 			goto fail_unwind;
 		}
+		/* Non-volatile and whole: a fault's pending re-mark is void. */
 		vc_chunk_release(o, i,
-				 CHUNK_VOLATILE | CHUNK_KNOWN | CHUNK_PURGED);
+				 CHUNK_VOLATILE | CHUNK_KNOWN | CHUNK_PURGED |
+					 CHUNK_REMARK);
 		purged |= r != 0;
 		i++;
 	}
@@ -329,8 +330,8 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 				size_t length)
 {
 	struct vcache_object *o = object;
-	size_t first, last;
-	bool delayed = false, released = false, strict;
+	size_t first, last, bytes = 0;
+	bool delayed = false, released = false, strict, delay;
 	uint64_t deadline, now;
 	int err;
 
@@ -353,18 +354,27 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	strict = o->cache->strict;
 	now = vc_now_ns();
 	deadline = now + (uint64_t)o->cache->idle_delay_ms * 1000000ull;
+	/*
+	 * The delay keeps memory the kernel cannot take: only while the
+	 * process holds less than the pressure-aware cap (idle.c), and for
+	 * the whole call or not at all (one system call either way).
+	 */
+	delay = o->cache->idle_delay_ms && !strict;
+	for (size_t i = first; delay && i <= last; i++)
+		if (chunk_pins(atomic_load(&o->chunks[i])) == 1 &&
+		    !o->deadline[i]) /* counted already: see the pin */
+			bytes += chunk_map_length(o, i);
+	delay = delay && vc_idle_may_hold(bytes);
 	for (size_t i = first; i <= last; i++) {
 		uint64_t s = atomic_fetch_sub(&o->chunks[i], 1);
 
 		released |= chunk_pins(s) == 1;
-		if (chunk_pins(s) == 1 && o->cache->idle_delay_ms && !strict) {
-			if (!o->deadline[i])
-				o->pending++;
-			o->deadline[i] = deadline;
+		if (chunk_pins(s) == 1 && delay) {
+			vc_idle_deadline_set(o, i, deadline);
 			delayed = true;
 		}
 	}
-	if (!o->cache->idle_delay_ms || strict)
+	if (!delay)
 		vc_object_mark_range_volatile(o, first, last);
 	if (strict)
 		(void)vc_purge_locked(o, chunk_offset(o, first),

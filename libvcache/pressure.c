@@ -129,6 +129,13 @@ int vc_pressure_level(void)
 	return atomic_load(&cur_level);
 }
 
+static _Atomic uint64_t delay_cap = UINT64_MAX;
+
+uint64_t vc_pressure_delay_cap(void)
+{
+	return atomic_load(&delay_cap);
+}
+
 static int read_file(const char *path, char *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -491,6 +498,8 @@ static void *watch_main(void *arg)
 		sample(&s, why != NULL, &ev, &tight);
 		ev.why = why ? why : "poll";
 		atomic_store(&cur_level, ev.level);
+		atomic_store(&delay_cap, ev.level == VCACHE_PRESSURE_NONE ?
+						 ev.headroom / 4 : 0);
 		if (ev.level != VCACHE_PRESSURE_NONE && ev.want)
 			notify(&ev);
 		timeout = tight || ev.level ? 100 : 1000;
@@ -504,6 +513,7 @@ static void *watch_main(void *arg)
 	}
 	sources_close(src, n);
 	atomic_store(&cur_level, VCACHE_PRESSURE_NONE);
+	atomic_store(&delay_cap, UINT64_MAX);
 	return NULL;
 }
 

@@ -52,4 +52,12 @@ void vc_pressure_resume(void);
 /* The level last computed; async-signal-safe. */
 int vc_pressure_level(void);
 
+/*
+ * Bytes the idle delays of the process may hold (idle.c): a quarter of
+ * the headroom at the last look while the level is NONE, 0 otherwise;
+ * UINT64_MAX before the first look (or without a watcher).
+ * Async-signal-safe.
+ */
+uint64_t vc_pressure_delay_cap(void);
+
 #endif

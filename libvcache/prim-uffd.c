@@ -234,13 +234,24 @@ void vc_uffd_unregister(void *addr, size_t len)
 		(void)ioctl(fd, UFFDIO_UNREGISTER, &range);
 }
 
+/*
+ * No identity check (fstat) first, unlike the other operations: the copy
+ * runs on the fault path (once per fault) and after a pin's probe, and
+ * both prove the registration is alive - a purged page raised SIGBUS
+ * instead of reading as zeros, which only a registered range does. What
+ * is left to check is the number: if it was closed behind our back while
+ * the file lives on elsewhere, the ioctl fails (EBADF, ENOTTY, ENOENT on
+ * another userfaultfd), and only then does the identity check run.
+ */
 int vc_uffd_copy(void *dst, const void *src, size_t len)
 {
 	size_t done = 0;
-	int fd = vc_uffd_fd();
+	int fd = atomic_load(&uffd_fd), err, lost = atomic_load(&uffd_lost);
 
+	if (lost)
+		return lost;
 	if (fd < 0)
-		return fd;
+		return -EBADF;
 	while (done < len) {
 		struct uffdio_copy copy = {
 			.dst = (uintptr_t)dst + done,
@@ -260,7 +271,9 @@ int vc_uffd_copy(void *dst, const void *src, size_t len)
 		} else if (errno == EAGAIN) {
 			continue;
 		} else {
-			return -errno;
+			err = -errno;
+			fd = vc_uffd_fd();
+			return fd < 0 ? fd : err;
 		}
 	}
 	return 0;

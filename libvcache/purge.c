@@ -103,7 +103,8 @@ size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end)
 		if (b->purge(o->data + s, e - s) == 0)
 			bytes += (before - resident(o->data + s, e - s)) *
 				 vc_page_size;
-		vc_chunk_release(o, i, 0);
+		/* All of it gone: no page a fault installed is left to re-mark. */
+		vc_chunk_release(o, i, s == cs && e == ce ? CHUNK_REMARK : 0);
 	}
 	return bytes;
 }
@@ -260,6 +261,9 @@ static void on_pressure(const struct vc_pressure_event *ev, void *userdata)
 	pthread_mutex_lock(&vc_caches_lock);
 	for (c = vc_caches; c; c = c->next)
 		pthread_mutex_lock(&c->lock);
+	/* Memory inside idle delays is the first to give back (idle.c). */
+	for (c = vc_caches; c; c = c->next)
+		vc_idle_flush(c);
 	for (c = vc_caches; c; c = c->next) {
 		/* Kernel backends reclaim by themselves: see above. */
 		unsigned int max = c->backend->id == VCACHE_BACKEND_SOFT ? 2 : 0;

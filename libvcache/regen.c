@@ -128,6 +128,11 @@ void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
 
 	tls_busy_depth--;
 	old = atomic_fetch_and(st, ~(clear | CHUNK_BUSY | CHUNK_WAITERS));
+	if (old & clear & CHUNK_REMARK) {
+		/* Handed back or pinned: no longer held by the delay. */
+		atomic_fetch_sub(&o->remarks, 1);
+		vc_idle_held(-(int64_t)chunk_map_length(o, i));
+	}
 	if (old & CHUNK_WAITERS)
 		(void)vc_futex_wake_all(state_flags_word(st));
 }
@@ -243,6 +248,7 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	size_t i = (addr - (uintptr_t)o->data) / o->chunk_size;
 	size_t off = chunk_offset(o, i);
 	const struct backend_ops *b = o->cache->backend;
+	bool waited = false;
 	sigset_t blocked;
 	uint64_t s;
 	int err;
@@ -252,14 +258,27 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 		return;
 	}
 	vc_fault_unblock(&blocked);
-	err = vc_chunk_claim(o, i, false, true, &s);
+	err = vc_chunk_claim(o, i, false, false, &s);
+	if (err == -EAGAIN) {
+		waited = true;
+		err = vc_chunk_claim(o, i, false, true, &s);
+	}
 	if (err < 0)
 		goto out;
 	/*
 	 * Someone may have regenerated the chunk between our fault and our
-	 * claim; then there is nothing to do but retry the access.
+	 * claim; then there is nothing to do but retry the access. That
+	 * needs a look at the page (mincore) only where it can have happened
+	 * unseen: we waited for another thread's claim, a fault already
+	 * regenerated part of the chunk since it was last handed back
+	 * (REMARK), or the cache re-marks at once (then the state word keeps
+	 * no trace of an earlier regeneration). Otherwise nobody has held the
+	 * chunk since it became volatile, and UFFDIO_COPY's EEXIST keeps any
+	 * page that is present after all.
 	 */
-	if (vc_page_present(addr)) {
+	if ((waited || (s & CHUNK_REMARK) || !o->cache->idle_delay_ms ||
+	     o->cache->strict) &&
+	    vc_page_present(addr)) {
 		vc_chunk_release(o, i, 0);
 		goto out;
 	}
@@ -271,9 +290,12 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 		err = vc_chunk_regenerate(o, i, true);
 	/*
 	 * Installed pages are no longer volatile. Pins and VOLATILE cannot
-	 * change while we hold BUSY, so s still tells whether they should be.
+	 * change while we hold BUSY, so s still tells whether they should be:
+	 * then the idle thread hands the chunk back with others later
+	 * (idle.c), or, without a delay, we do now.
 	 */
-	if (err == 0 && (s & CHUNK_VOLATILE) && chunk_pins(s) == 0)
+	if (err == 0 && (s & CHUNK_VOLATILE) && chunk_pins(s) == 0 &&
+	    !vc_idle_defer_remark(o, i))
 		(void)b->mark_volatile(o->data + off, chunk_map_length(o, i));
 	/* Whole again and volatile again: a pin's prefetch report is void. */
 	vc_chunk_release(o, i, err == 0 ? CHUNK_KNOWN | CHUNK_PURGED : 0);

@@ -75,8 +75,13 @@ START_TEST(test_api_new_invalid)
 	o.size = offsetof(struct vcache_options, flags);
 	ck_assert_errno(vcache_new(&o, &c), EINVAL);
 	vcache_options_init(&o);
-	o.flags = 1u << 1; /* the first bit after VCACHE_OPT_STRICT */
+	o.flags = 1u << 2; /* the first after VCACHE_OPT_NO_IDLE_DELAY */
 	ck_assert_errno(vcache_new(&o, &c), EINVAL);
+	/* No delay and a delay at once. */
+	o.flags = VCACHE_OPT_NO_IDLE_DELAY;
+	o.idle_delay_ms = 10;
+	ck_assert_errno(vcache_new(&o, &c), EINVAL);
+	o.idle_delay_ms = 0;
 	o.flags = 1u << 31;
 	ck_assert_errno(vcache_new(&o, &c), EINVAL);
 	vcache_options_init(&o);

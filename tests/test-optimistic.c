@@ -6,9 +6,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tutil.h"
 
@@ -24,6 +26,73 @@ static struct vcache_stats stats(vcache *c)
 	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
 	return st;
 }
+
+/* LazyFree (bytes) of the /proc/self/smaps entry containing addr, or -1. */
+static long lazyfree_bytes(const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr, lo, hi;
+	bool inside = false;
+	char line[512];
+	long kb = -1;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "re");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			inside = lo <= a && a < hi;
+			continue;
+		}
+		if (inside && sscanf(line, "LazyFree: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+/*
+ * Under the default idle delay a fault leaves the chunks it regenerated
+ * to the idle thread, which hands them back to the kernel in one batch
+ * (vcache.h, "The idle delay"): they become lazy-free again (smaps'
+ * LazyFree) and purgeable with no further call into the library. uffd
+ * only: the other backends do not use MADV_FREE.
+ */
+START_TEST(test_optimistic_batch_remark)
+{
+	vcache *c;
+	size_t n = 8, size = n * pagesz;
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	struct tobj t;
+	vcache_object *o;
+	long lazy = -1;
+
+	ck_assert_int_eq(unsetenv("VCACHE_IDLE_DELAY_MS"), 0);
+	c = tcache_new();
+	SKIP_IF(vcache_backend(c) != VCACHE_BACKEND_UFFD,
+		"lazy-free pages are the uffd backend's");
+	SKIP_IF_SWAP(c);
+	tobj_init(&t, 22);
+	o = tobj_create(c, "batch", size, 0, &t);
+	ck_assert_uint_eq(purge_range(data(o), size), n);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_uint_eq(stats(c).faults, n);
+	/* Bounded only to turn a hang into a failure. */
+	for (int i = 0; i < 3000; i++) {
+		lazy = lazyfree_bytes(data(o));
+		if (lazy == (long)size)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_msg(lazy == (long)size, "LazyFree %ld of %zu bytes", lazy,
+		      size);
+	ck_assert_uint_eq(purge_range(data(o), size), n);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_uint_eq(stats(c).faults, 2 * n);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
 
 START_TEST(test_optimistic_fault_regenerates)
 {
@@ -257,6 +326,7 @@ int main(void)
 
 	tc = ttcase("fault");
 	tcase_add_test(tc, test_optimistic_fault_regenerates);
+	tcase_add_test(tc, test_optimistic_batch_remark);
 	tcase_add_test(tc, test_optimistic_chunk_once);
 	tcase_add_test(tc, test_optimistic_write_to_purged);
 	tcase_add_test(tc, test_optimistic_none);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -139,6 +140,118 @@ START_TEST(test_pressure_cgroup)
 END_TEST
 
 /*
+ * Memory inside an idle delay is not reclaimable (dirty anonymous memory,
+ * no swap): a pressure event must end the delay (vcache.h, "The idle
+ * delay"). The delay here is an hour, so only the pressure watcher can
+ * hand the chunks back; the child then allocates past the limit, which
+ * only works if they really became volatile.
+ */
+enum {
+	FLUSH_LIMIT_MB = 128,
+	FLUSH_OBJECT_MB = 8, /* under the delay cap: a quarter of the room */
+};
+
+static uint64_t bytes_volatile(vcache *c)
+{
+	struct vcache_stats st;
+
+	if (vcache_stats_get(c, &st, sizeof(st)) < 0)
+		return 0;
+	return st.bytes_volatile;
+}
+
+static int flush_child(void *arg)
+{
+	struct cgroup_group *cg = arg;
+	size_t osize = FLUSH_OBJECT_MB * MiB, fill = 0;
+	size_t cap = FLUSH_LIMIT_MB * MiB;
+	struct vcache_options opts;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	vcache_object *o = NULL;
+	struct tobj t;
+	vcache *c = NULL;
+	uint8_t *filler;
+	int r;
+
+	r = cgroup_enter(cg, 0);
+	if (r) {
+		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
+		return 101;
+	}
+	vcache_options_init(&opts);
+	opts.idle_delay_ms = 3600 * 1000;
+	CHILD_CHECK(vcache_new(&opts, &c) == 0);
+	tobj_init(&t, 120);
+	CHILD_CHECK(vcache_object_create(c, "delayed", osize, 16 * pagesz,
+					 tobj_regen, &t, 0, &o) == 0);
+	CHILD_CHECK(vcache_pin(o, 0) == VCACHE_INTACT);
+	CHILD_CHECK(vcache_unpin(o) == 0);
+	/* Inside the delay: nothing volatile (an hour from now). */
+	CHILD_CHECK(bytes_volatile(c) == 0);
+
+	/*
+	 * Fill the group a MiB at a time (paced, so the watcher keeps up)
+	 * until the watcher reports pressure, then wait for it to end the
+	 * delay. The filler stops 24 MiB short of the limit: the delayed
+	 * object alone can never be what pushes the group over.
+	 */
+	filler = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHILD_CHECK(filler != MAP_FAILED);
+	for (int waits = 0; bytes_volatile(c) < osize && waits < 6000;) {
+		if (vcache_pressure() == VCACHE_PRESSURE_NONE &&
+		    fill < cap - 24 * MiB) {
+			for (size_t i = 0; i < MiB; i += pagesz)
+				filler[fill + i] = 1;
+			fill += MiB;
+			ts.tv_nsec = 2 * 1000 * 1000;
+		} else {
+			ts.tv_nsec = 10 * 1000 * 1000;
+			waits++;
+		}
+		nanosleep(&ts, NULL);
+	}
+	printf("pressure flush: %zu MiB allocated, %llu of %zu bytes volatile,"
+	       " level %d\n", fill / MiB,
+	       (unsigned long long)bytes_volatile(c), osize, vcache_pressure());
+	fflush(stdout);
+	CHILD_CHECK(bytes_volatile(c) == osize);
+	CHILD_CHECK(munmap(filler, cap) == 0);
+	r = vcache_pin(o, VCACHE_PIN_REGENERATE);
+	CHILD_CHECK(r == VCACHE_INTACT || r == VCACHE_PURGED);
+	CHILD_CHECK(gen_check(vcache_object_data(o), t.seed, 0, osize) ==
+		    SIZE_MAX);
+	CHILD_CHECK(vcache_unpin(o) == 0);
+	vcache_object_unref(o);
+	CHILD_CHECK(vcache_free(c) == 0);
+	return 0;
+}
+
+START_TEST(test_pressure_flushes_idle_delay)
+{
+	struct cgroup_group cg;
+	vcache *c;
+	char why[512];
+	int st;
+
+	SKIP_IF(UNDER_TSAN, "TSan's shadow memory counts against the cgroup "
+		"limit");
+	c = tcache_new();
+	SKIP_UNLESS_PURGING(c);
+	SKIP_IF_SWAP(c);
+	tcache_free(c);
+	SKIP_IF(cgroup_create(&cg, "vcache-flush", FLUSH_LIMIT_MB * MiB, why,
+			      sizeof(why)) < 0, "%s", why);
+	st = run_in_child(flush_child, &cg);
+	cgroup_remove(&cg);
+	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
+		      "child killed (OOM?): the delay held its memory");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
+}
+END_TEST
+
+/*
  * The premise of every forced purge in this suite, checked without the
  * library: MADV_PAGEOUT drops lazy-free anonymous pages (no swap needed)
  * and, without swap, keeps ordinary ones.
@@ -174,6 +287,7 @@ int main(void)
 
 	tc = ttcase("cgroup");
 	tcase_add_test(tc, test_pressure_cgroup);
+	tcase_add_test(tc, test_pressure_flushes_idle_delay);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

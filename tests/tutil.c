@@ -291,6 +291,12 @@ static int run(Suite *suite, bool smp)
 
 	pagesz = sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/*
+	 * Tests purge right after an unpin or a fault and expect the chunks
+	 * volatile at once: the library's default idle delay would keep them
+	 * (vcache.h). The tests of the default itself unset this.
+	 */
+	setenv("VCACHE_IDLE_DELAY_MS", "0", 0);
 	if (!smp)
 		bind_to_one_cpu();
 	sr = srunner_create(suite);
