@@ -713,7 +713,7 @@ int vcache_sigbus_check(unsigned int flags);
  * (fvrange, advertised in /sys/kernel/mm/vrange/fvrange_syscall_nr) also
  * marks the chunks no process pins volatile in the kernel: reclaim then
  * purges them by itself, a touch in any process raises SIGBUS, and the
- * pressure response punches only purge-first objects. soft and none cannot
+ * library's pressure response punches holes as well. soft and none cannot
  * catch a hole (it would read as zeros), so a process with such a cache
  * marks its slot, and no process purges the object while it is attached;
  * it fills any hole it finds when it opens the object.

@@ -192,11 +192,12 @@ static int collect(struct vcache *c, unsigned int max_rank,
 {
 	for (struct vcache_object *o = c->objects; o; o = o->next) {
 		/*
-		 * The kernel never reclaims shared objects by itself, unless
-		 * it has shmem volatile ranges (fvrange) and they are used.
+		 * Shared objects in every class: the stock kernel never
+		 * reclaims shmem by itself, and with fvrange its reclaim
+		 * alone was not enough (a memory-cgroup OOM kill in the
+		 * guest, test_shared_pressure): both purge there.
 		 */
-		if (rank(atomic_load(&o->priority)) > max_rank &&
-		    (!o->shared || o->shared->mode == VC_SHARED_FVRANGE))
+		if (rank(atomic_load(&o->priority)) > max_rank && !o->shared)
 			continue;
 		if (*n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 64;

@@ -239,9 +239,8 @@ static int pin_check(struct vcache_object *o, size_t i)
 		if (chunk_whole(o, i))
 			return 0;
 	}
-	/* Room first: the kernel will not reclaim shmem for us. */
-	if (sh->mode != VC_SHARED_FVRANGE)
-		vc_purge_before_shared(o->cache, chunk_map_length(o, i));
+	/* Room first: the kernel's reclaim alone may not make it in time. */
+	vc_purge_before_shared(o->cache, chunk_map_length(o, i));
 	err = vc_shared_chunk_claim(sh, i, true);
 	if (err < 0)
 		return err;

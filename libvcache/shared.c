@@ -209,8 +209,7 @@ int vc_shared_setup(struct vcache_object *o)
 	(void)vc_mem_unlock(data, o->map_size); /* see object.c */
 	(void)vc_mem_advise(data, o->map_size, MADV_NOHUGEPAGE);
 	if (sh->creator) {
-		if (sh->mode != VC_SHARED_FVRANGE) /* else the kernel reclaims */
-			vc_purge_before_shared(c, o->map_size);
+		vc_purge_before_shared(c, o->map_size);
 		err = fill(o);
 		if (err < 0)
 			return err;
