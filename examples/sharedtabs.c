@@ -334,12 +334,16 @@ int main(int argc, char **argv)
 		printf("pressure: none; the browser purges each tab it leaves "
 		       "(vcache_purge)\n");
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		perror("sharedtabs: socketpair(AF_UNIX)");
 		return 1;
+	}
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		perror("sharedtabs: fork");
 		return 1;
+	}
 	if (pid == 0) {
 		close(sv[0]);
 		_exit(renderer(sv[1], &o));
