@@ -273,6 +273,10 @@ int vc_chunk_claim(struct vcache_object *o, size_t i, bool add_pin,
 void vc_chunk_wait_idle(struct vcache_object *o, size_t i);
 void vc_regen_fork_child(struct vcache_object *o);
 void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear);
+typedef int (*vc_chunk_install_fn)(struct vcache_object *o, size_t i,
+				   const void *buf);
+int vc_chunk_regenerate_with(struct vcache_object *o, size_t i,
+			     bool sigbus_open, vc_chunk_install_fn install);
 int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open);
 int vc_chunk_fill_zero(struct vcache_object *o, size_t i);
 void vc_regen_fault(struct vcache_object *o, uintptr_t addr);

@@ -138,12 +138,14 @@ void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
 }
 
 /*
- * Regenerate chunk i (held BUSY) into a scratch buffer and install its
- * missing pages. Async-signal-safe apart from what the callback does.
+ * Regenerate chunk i (held BUSY) into a scratch buffer and have install
+ * put its missing pages in place (shared objects write them into their
+ * memfd). Async-signal-safe apart from what the callback does.
  * sigbus_open: the caller (a pin, normal context) holds SIGBUS and SIGSEGV
  * unblocked already (vc_sigbus_open()).
  */
-int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
+int vc_chunk_regenerate_with(struct vcache_object *o, size_t i,
+			     bool sigbus_open, vc_chunk_install_fn install)
 {
 	struct vcache *c = o->cache;
 	size_t off = chunk_offset(o, i), len = chunk_length(o, i);
@@ -152,7 +154,6 @@ int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
 	sigset_t blocked;
 	void *buf;
 	int slot, err;
-
 
 	buf = vc_scratch_get(map_len, &slot);
 	if (!buf)
@@ -174,12 +175,24 @@ int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
 	if (err == 0) {
 		/* The tail of the last page is not the callback's to write. */
 		memset((uint8_t *)buf + len, 0, map_len - len);
-		err = o->cache->backend->install(o->data + off, buf, map_len);
+		err = install(o, i, buf);
 	}
 	vc_scratch_put(buf, map_len, slot);
 	atomic_fetch_add(&c->regenerations, 1);
 	atomic_fetch_add(&c->regen_ns, vc_now_ns() - t0);
 	return err;
+}
+
+/* Private objects: the backend installs the missing pages. */
+static int backend_install(struct vcache_object *o, size_t i, const void *buf)
+{
+	return o->cache->backend->install(o->data + chunk_offset(o, i), buf,
+					  chunk_map_length(o, i));
+}
+
+int vc_chunk_regenerate(struct vcache_object *o, size_t i, bool sigbus_open)
+{
+	return vc_chunk_regenerate_with(o, i, sigbus_open, backend_install);
 }
 
 /* Give the missing pages of chunk i (held BUSY) zeros, writable. */

@@ -100,8 +100,9 @@ static int write_run(struct vc_shared *sh, size_t off, const uint8_t *src,
  * mincore() per 64 pages, one pwrite() per run of missing pages.
  * Async-signal-safe.
  */
-static int install(struct vcache_object *o, size_t i, const uint8_t *src)
+static int install(struct vcache_object *o, size_t i, const void *buf)
 {
+	const uint8_t *src = buf;
 	struct vc_shared *sh = o->shared;
 	size_t off = chunk_offset(o, i), len = chunk_map_length(o, i);
 	unsigned char vec[64];
@@ -138,31 +139,7 @@ static int install(struct vcache_object *o, size_t i, const uint8_t *src)
 /* Regenerate chunk i (held BUSY) through this process's callback. */
 static int regenerate(struct vcache_object *o, size_t i)
 {
-	struct vcache *c = o->cache;
-	size_t off = chunk_offset(o, i), len = chunk_length(o, i);
-	size_t map_len = chunk_map_length(o, i);
-	uint64_t t0 = vc_now_ns();
-	sigset_t blocked;
-	void *buf;
-	int slot, err;
-
-	buf = vc_scratch_get(map_len, &slot);
-	if (!buf)
-		return -ENOMEM;
-	/* The callback may fault on other objects, whatever our mask. */
-	vc_fault_unblock(&blocked);
-	err = o->regen(o, buf, off, len, o->userdata);
-	vc_fault_reblock(&blocked);
-	if (err > 0 || err < -4095)
-		err = -EIO;
-	if (err == 0) {
-		memset((uint8_t *)buf + len, 0, map_len - len);
-		err = install(o, i, buf);
-	}
-	vc_scratch_put(buf, map_len, slot);
-	atomic_fetch_add(&c->regenerations, 1);
-	atomic_fetch_add(&c->regen_ns, vc_now_ns() - t0);
-	return err;
+	return vc_chunk_regenerate_with(o, i, false, install);
 }
 
 /* Does a process attached to the object read holes as zeros? */
