@@ -239,9 +239,13 @@ void vc_uffd_unregister(void *addr, size_t len)
  * runs on the fault path (once per fault) and after a pin's probe, and
  * both prove the registration is alive - a purged page raised SIGBUS
  * instead of reading as zeros, which only a registered range does. What
- * is left to check is the number: if it was closed behind our back while
- * the file lives on elsewhere, the ioctl fails (EBADF, ENOTTY, ENOENT on
- * another userfaultfd), and only then does the identity check run.
+ * is left to check is the number: if it was closed behind our back, the
+ * ioctl on whatever took the number fails (EBADF, ENOTTY; ENOENT or
+ * EINVAL on another process's userfaultfd with nothing registered there),
+ * and only then does the identity check run. Not caught: the number taken
+ * by another userfaultfd of this very process (the copy then lands in our
+ * range through it, which is harmless), or by another process's
+ * userfaultfd with a registered range at the same address.
  */
 int vc_uffd_copy(void *dst, const void *src, size_t len)
 {

@@ -284,13 +284,17 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	 * needs a look at the page (mincore) only where it can have happened
 	 * unseen: we waited for another thread's claim, a fault already
 	 * regenerated part of the chunk since it was last handed back
-	 * (REMARK), or the cache re-marks at once (then the state word keeps
-	 * no trace of an earlier regeneration). Otherwise nobody has held the
+	 * (REMARK), the cache re-marks at once (then the state word keeps
+	 * no trace of an earlier regeneration), or the chunk is pinned or not
+	 * volatile (a pin with REGENERATE may have filled it and released it
+	 * between our fault and our claim). Otherwise nobody has held the
 	 * chunk since it became volatile, and UFFDIO_COPY's EEXIST keeps any
-	 * page that is present after all.
+	 * page that is present after all; a backend that installs by copying
+	 * (vrange without userfaultfd) would overwrite it, so it always looks.
 	 */
 	if ((waited || (s & CHUNK_REMARK) || !o->cache->idle_delay_ms ||
-	     o->cache->strict) &&
+	     o->cache->strict || chunk_pins(s) || !(s & CHUNK_VOLATILE) ||
+	     b->install != vc_uffd_copy) &&
 	    vc_page_present(addr)) {
 		vc_chunk_release(o, i, 0);
 		goto out;

@@ -154,19 +154,23 @@ static bool unprotected_reader(struct vc_shared *sh)
 
 /*
  * The patched kernel (fvrange): chunk i, held BUSY, made non-volatile in
- * the kernel; whether the kernel had purged a page of it. Its purge
+ * the kernel: 1 if the kernel had purged a page of it, 0 if not, -errno
+ * if the call failed (the chunk may still be volatile then). Its purge
  * records are cleared: those pages are holes now, for install() to fill
  * (a write into a recorded page would fail with EIO). Async-signal-safe.
  */
-static bool kernel_nonvolatile(struct vcache_object *o, size_t i)
+static int kernel_nonvolatile(struct vcache_object *o, size_t i)
 {
 	struct vc_shared *sh = o->shared;
 	bool purged = false;
+	int err;
 
-	if (sh->fv)
-		(void)vc_fvrange(sh->fd, sh->hdr_size + chunk_offset(o, i),
-				 chunk_map_length(o, i), 0, &purged);
-	return purged;
+	if (!sh->fv)
+		return 0;
+	/* A failure leaves the chunk volatile: nobody may rely on it then. */
+	err = vc_fvrange(sh->fd, sh->hdr_size + chunk_offset(o, i),
+			 chunk_map_length(o, i), 0, &purged);
+	return err < 0 ? err : purged;
 }
 
 /*
@@ -221,7 +225,12 @@ static int pin_check(struct vcache_object *o, size_t i)
 	err = vc_shared_chunk_claim(sh, i, true);
 	if (err < 0)
 		return err;
-	purged = kernel_nonvolatile(o, i);
+	err = kernel_nonvolatile(o, i);
+	if (err < 0) {
+		vc_shared_chunk_release(sh, i);
+		return err;
+	}
+	purged = err;
 	if (!purged && chunk_whole(o, i)) {
 		/* Another process regenerated it meanwhile: whole again. */
 		vc_shared_chunk_release(sh, i);
@@ -255,8 +264,10 @@ int vc_shared_fill_holes(struct vcache_object *o)
 		if (err < 0)
 			break;
 		/* Patched kernel: no page of it may be purged from now on. */
-		(void)kernel_nonvolatile(o, i);
-		if (!chunk_whole(o, i))
+		err = kernel_nonvolatile(o, i);
+		if (err > 0)
+			err = 0; /* purged: holes now, filled below */
+		if (err == 0 && !chunk_whole(o, i))
 			err = regenerate(o, i);
 		vc_shared_chunk_release(sh, i);
 	}
@@ -430,7 +441,12 @@ void vc_shared_fault(struct vcache_object *o, uintptr_t addr)
 	if (err < 0)
 		goto out;
 	/* A kernel purge record (patched kernel) becomes a hole here. */
-	purged = kernel_nonvolatile(o, i);
+	err = kernel_nonvolatile(o, i);
+	if (err < 0) {
+		vc_shared_chunk_release(sh, i);
+		goto out;
+	}
+	purged = err;
 	if (!purged && vc_page_present(addr)) {
 		kernel_volatile_if_free(o, i);
 		vc_shared_chunk_release(sh, i); /* someone filled it */

@@ -69,12 +69,17 @@ static void stat_path(char *buf, pid_t pid)
 }
 
 /*
- * State letter and start time of pid from /proc/<pid>/stat. 0, -ESRCH
- * when there is no such process, or another negative errno when /proc
- * cannot be read at all.
+ * Whether pid has exited (every thread of it: a zombie or dead state
+ * with at most one thread counted) and its start time, from
+ * /proc/<pid>/stat. A process whose main thread called pthread_exit()
+ * shows the zombie state too while its other threads run: field 20 (the
+ * thread count) tells it apart. 0, -ESRCH when there is no such process,
+ * or another negative errno when /proc cannot be read at all.
  */
-static int proc_stat(pid_t pid, char *ret_state, uint64_t *ret_start)
+static int proc_stat(pid_t pid, bool *ret_exited, uint64_t *ret_start)
 {
+	uint64_t threads = 0;
+	char state;
 	char path[40], buf[512];
 	ssize_t n;
 	char *p;
@@ -94,17 +99,24 @@ static int proc_stat(pid_t pid, char *ret_state, uint64_t *ret_start)
 	if (!p || p[1] != ' ')
 		return -EIO;
 	p += 2;
-	*ret_state = *p;
-	/* Field 3 is the state; the start time is field 22. */
-	for (field = 3; field < 22 && *p; p++)
-		if (*p == ' ')
-			field++;
+	state = *p;
+	/*
+	 * Field 3 is the state, 20 the thread count, 22 the start time.
+	 * Digits by hand: strtoull() is not async-signal-safe.
+	 */
+	for (field = 3; field < 22 && *p; p++) {
+		if (*p != ' ')
+			continue;
+		if (++field == 20)
+			for (const char *d = p + 1; *d >= '0' && *d <= '9'; d++)
+				threads = threads * 10 + (uint64_t)(*d - '0');
+	}
 	if (field != 22)
 		return -EIO;
-	/* Digits by hand: strtoull() is not async-signal-safe. */
 	*ret_start = 0;
 	for (; *p >= '0' && *p <= '9'; p++)
 		*ret_start = *ret_start * 10 + (uint64_t)(*p - '0');
+	*ret_exited = (state == 'Z' || state == 'X') && threads <= 1;
 	return 0;
 }
 
@@ -114,10 +126,10 @@ static bool have_proc(void)
 {
 	int u = atomic_load(&proc_usable);
 	uint64_t start;
-	char state;
+	bool exited;
 
 	if (u < 0) {
-		u = proc_stat(getpid(), &state, &start) == 0;
+		u = proc_stat(getpid(), &exited, &start) == 0;
 		atomic_store(&proc_usable, u);
 	}
 	return u;
@@ -126,14 +138,13 @@ static bool have_proc(void)
 uint64_t vc_shared_identity(pid_t pid)
 {
 	uint64_t start;
-	char state;
+	bool exited;
 
 	if (pid <= 0)
 		return 0;
 	if (!have_proc())
 		return kill(pid, 0) < 0 && errno == ESRCH ? 0 : (uint32_t)pid;
-	if (proc_stat(pid, &state, &start) < 0 || state == 'Z' ||
-	    state == 'X')
+	if (proc_stat(pid, &exited, &start) < 0 || exited)
 		return 0;
 	return (uint32_t)pid | (uint64_t)(uint32_t)start << 32;
 }
@@ -148,17 +159,16 @@ bool vc_shared_owner_dead(uint64_t owner)
 {
 	pid_t pid = (pid_t)(uint32_t)owner;
 	uint64_t start;
-	char state;
+	bool exited;
 	int err;
 
 	if (owner == 0 || owner == SLOT_REAPING)
 		return false;
 	if (!have_proc() || owner >> 32 == 0)
 		return kill(pid, 0) < 0 && errno == ESRCH;
-	err = proc_stat(pid, &state, &start);
+	err = proc_stat(pid, &exited, &start);
 	if (err == 0)
-		return state == 'Z' || state == 'X' ||
-		       (uint32_t)start != (uint32_t)(owner >> 32);
+		return exited || (uint32_t)start != (uint32_t)(owner >> 32);
 	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 

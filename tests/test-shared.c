@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -540,6 +541,61 @@ START_TEST(test_shared_dead_pinner)
 
 		ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	}
+	destroy(c, o);
+}
+END_TEST
+
+/*
+ * A process whose main thread called pthread_exit() while another thread
+ * pins: /proc shows it as a zombie, yet it is alive and its pins hold.
+ */
+static void *pin_in_thread(void *arg)
+{
+	int sock = *(int *)arg;
+	struct opened op;
+
+	peer_open(sock, &op);
+	CHILD_CHECK(vcache_pin(op.object, 0) == VCACHE_INTACT);
+	say(sock, 'k');
+	CHILD_CHECK(hear(sock) == 'u'); /* the other side has looked */
+	CHILD_CHECK(vcache_unpin(op.object) == 0);
+	say(sock, 'd');
+	exit(0); /* the whole process, from the last thread */
+}
+
+static int pin_after_main_exits(int sock, void *arg)
+{
+	static int the_sock;
+	pthread_t thr;
+
+	(void)arg;
+	the_sock = sock;
+	CHILD_CHECK(pthread_create(&thr, NULL, pin_in_thread, &the_sock) == 0);
+	pthread_exit(NULL);
+}
+
+START_TEST(test_shared_main_thread_exited)
+{
+	vcache *c = tcache_new();
+	bool purges = shared_purges(c);
+	struct tobj t;
+	struct peer p;
+	vcache_object *o;
+
+	tobj_init(&t, SEED);
+	o = create(c, "shared-m", &t);
+	peer_start(&p, pin_after_main_exits, NULL);
+	send_fd(p.sock, vcache_object_fd(o));
+	ck_assert_int_eq(hear(p.sock), 'k');
+	/* The peer's main thread is gone: a reap now would drop the pins. */
+	ck_assert_uint_eq(stats(c).bytes_pinned, SIZE);
+	ck_assert_int_eq(vcache_purge(o), 0);
+	ck_assert_uint_eq(stats(c).bytes_pinned, SIZE);
+	say(p.sock, 'u');
+	ck_assert_int_eq(hear(p.sock), 'd');
+	ck_assert_int_eq(peer_wait(&p), 0);
+	ck_assert_uint_eq(stats(c).bytes_pinned, 0);
+	ck_assert_int_eq(vcache_purge(o), purges ? SIZE : 0);
 	destroy(c, o);
 }
 END_TEST
@@ -1163,6 +1219,7 @@ int main(void)
 	tcase_add_test(tc, test_shared_pin_exact);
 	tcase_add_test(tc, test_shared_fault_other);
 	tcase_add_test(tc, test_shared_dead_pinner);
+	tcase_add_test(tc, test_shared_main_thread_exited);
 	tcase_add_test(tc, test_shared_dead_regenerator);
 	tcase_add_test(tc, test_shared_unprotected_peer);
 	tcase_add_test(tc, test_shared_fork);
