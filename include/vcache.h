@@ -689,19 +689,25 @@ int vcache_sigbus_check(unsigned int flags);
  *    holes (fallocate(FALLOC_FL_PUNCH_HOLE)) in chunks no process pins;
  *    every process then sees the purge. Strict mode purges at the last
  *    unpin of this process if no other process pins the chunk. The idle
- *    delay does not apply (an unpin is one atomic decrement, no system
- *    call).
+ *    delay does not apply: an unpin is one atomic decrement, no system
+ *    call, except on the fvrange path below, where the last unpin of a
+ *    chunk makes it volatile in the kernel (one fvrange call).
  *  - a process that dies (even by SIGKILL) while pinning leaves no chunk
  *    pinned for good: each process has a slot in the memfd named by its
- *    pid and start time; a slot whose process is gone, a zombie, or whose
- *    pid now names another process is reaped by the next purge, stats
+ *    pid and start time; a slot whose process is gone, a zombie (all its
+ *    threads exited: a process whose main thread alone exited is alive),
+ *    or whose pid now names another process is reaped by the next purge,
+ *    stats
  *    call, slot allocation, or a process waiting for a chunk it held.
  *    Processes sharing an object must be in the same pid namespace
  *    (vcache_object_open_fd() checks: -EXDEV). At
  *    most 32 live processes have an object open at once (-EUSERS).
  *  - after fork() the child has its own slot and no pins (its parent's
  *    stay the parent's): an unpin there of a chunk it did not pin fails
- *    with -EINVAL.
+ *    with -EINVAL. If all 32 slots are taken the child has none: pins and
+ *    vcache_read() fail with -EUSERS, and a touch of a purged page there
+ *    is a failed regeneration (-EUSERS, handled as on_regen_failure in
+ *    the options says).
  *  - stats: bytes_pinned counts chunks pinned by any process,
  *    bytes_volatile chunks no process pins (0 where nothing can purge).
  *

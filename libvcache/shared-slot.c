@@ -296,9 +296,15 @@ int vc_shared_chunk_claim(struct vc_shared *sh, size_t i, bool may_wait)
 {
 	_Atomic uint32_t *w = &sh->state[i];
 	int slot = atomic_load(&sh->slot);
-	uint32_t me = (uint32_t)(slot < 0 ? 0xff : slot) << SCHUNK_OWNER_SHIFT;
-	uint32_t s = atomic_load(w);
+	uint32_t me, s = atomic_load(w);
 
+	/*
+	 * No slot (a fork() child that found all of them taken): a claim it
+	 * held when it died could never be reaped, so it may not take one.
+	 */
+	if (slot < 0)
+		return -EUSERS;
+	me = (uint32_t)slot << SCHUNK_OWNER_SHIFT;
 	for (;;) {
 		if (s & SCHUNK_BUSY) {
 			if (busy_is_mine(sh, i))
