@@ -560,7 +560,7 @@ static void *pin_in_thread(void *arg)
 	CHILD_CHECK(hear(sock) == 'u'); /* the other side has looked */
 	CHILD_CHECK(vcache_unpin(op.object) == 0);
 	say(sock, 'd');
-	exit(0); /* the whole process, from the last thread */
+	_exit(0); /* the whole process, from the last thread, as peers end */
 }
 
 static int pin_after_main_exits(int sock, void *arg)
