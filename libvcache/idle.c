@@ -237,6 +237,8 @@ static void *idle_main(void *arg)
 		uint64_t due = atomic_load(&c->remark_due);
 		bool remark = due && due <= now, retry = false;
 
+		/* Kicks during the scan take the lock (vc_idle_kick()). */
+		atomic_store(&c->idle_next, 0);
 		/* Faults from now on start a new batch. */
 		if (remark)
 			atomic_store(&c->remark_due, 0);
@@ -259,7 +261,7 @@ static void *idle_main(void *arg)
 		due = atomic_load(&c->remark_due);
 		if (due && (!next || due < next))
 			next = due;
-		c->idle_next = next;
+		atomic_store(&c->idle_next, next);
 		pthread_mutex_unlock(&c->lock);
 		idle_sleep(c, next);
 		pthread_mutex_lock(&c->lock);
@@ -293,6 +295,21 @@ static void idle_start(struct vcache *c)
  */
 void vc_idle_kick(struct vcache *c, uint64_t deadline)
 {
+	uint64_t next;
+
+	/*
+	 * The hot path of a delayed unpin, without the cache lock (two
+	 * threads pinning their own objects would meet on it): the running
+	 * thread will wake by idle_next, no later than our deadline, and scan
+	 * again. That scan starts after our deadline was set: the thread
+	 * stores idle_next only at the end of a scan and 0 at its start, and
+	 * we set the deadline before we loaded the value (seq_cst), so the
+	 * scan that produced it either saw our deadline or is followed by
+	 * the one at idle_next, which will.
+	 */
+	next = deadline ? atomic_load(&c->idle_next) : 0;
+	if (next && next <= deadline && atomic_load(&c->idle_alive))
+		return;
 	pthread_mutex_lock(&c->lock);
 	if (!deadline) {
 		if (c->idle_delay_ms && !c->strict)
@@ -304,7 +321,8 @@ void vc_idle_kick(struct vcache *c, uint64_t deadline)
 	 * Already due to wake up no later than this deadline: it will find
 	 * it then. Saves the wake-up system call on every delayed unpin.
 	 */
-	if (c->idle_running && c->idle_next && c->idle_next <= deadline) {
+	next = atomic_load(&c->idle_next);
+	if (c->idle_running && next && next <= deadline) {
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}

@@ -80,7 +80,11 @@ struct backend_status {
 	const char *reason;  /* static string, NULL when usable */
 };
 
-struct vcache_object {
+/* Hot state written by different threads is kept this far apart. */
+#define VC_CACHE_LINE 64
+
+/* Aligned so that two objects' hot fields never share a cache line. */
+struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	/* Read without locks by handle checks and the SIGBUS handler. */
 	_Atomic uint32_t magic;
 	_Atomic uintptr_t region_start; /* 0 while not published */
@@ -137,7 +141,11 @@ struct vcache {
 
 	/* Idle thread (idle.c), under lock. */
 	pthread_t idle_thread;
-	uint64_t idle_next; /* when the thread wakes by itself; 0 = never */
+	/*
+	 * When the thread wakes by itself (0 = never, or scanning now). Also
+	 * read without the lock by vc_idle_kick(): see there.
+	 */
+	_Atomic uint64_t idle_next;
 	bool idle_running;
 	bool idle_stopping;
 	/*

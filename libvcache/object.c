@@ -114,6 +114,21 @@ static int object_fill(struct vcache_object *o)
 	return err;
 }
 
+/*
+ * Zeroed memory in whole cache lines: the chunk states and deadlines are
+ * written by every pin and unpin, and two objects' arrays sharing a line
+ * would make threads pinning different objects slow each other down.
+ */
+static void *zalloc_lines(size_t bytes)
+{
+	size_t len = (bytes + VC_CACHE_LINE - 1) & ~(size_t)(VC_CACHE_LINE - 1);
+	void *p = aligned_alloc(VC_CACHE_LINE, len);
+
+	if (p)
+		memset(p, 0, len);
+	return p;
+}
+
 static int object_setup(struct vcache *c, struct vcache_object *o,
 			const char *name, size_t size, size_t chunk_size,
 			vcache_regen_fn regen, void *userdata)
@@ -129,8 +144,8 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	o->regen = regen;
 	o->userdata = userdata;
 	strcpy(o->name, name);
-	o->chunks = calloc(o->nchunks, sizeof(*o->chunks));
-	o->deadline = calloc(o->nchunks, sizeof(*o->deadline));
+	o->chunks = zalloc_lines(o->nchunks * sizeof(*o->chunks));
+	o->deadline = zalloc_lines(o->nchunks * sizeof(*o->deadline));
 	if (!o->chunks || !o->deadline)
 		return -ENOMEM;
 	err = vc_scratch_reserve(chunk_size < o->map_size ? chunk_size
