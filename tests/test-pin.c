@@ -357,28 +357,6 @@ static uint64_t now_ms(void)
 }
 
 /*
- * Wait until the library reports the object volatile (bounded: the bound
- * only turns a hang into a failure; nothing depends on how soon). The
- * polling must not itself purge: MADV_FREE silently skips a page that
- * reclaim has isolated at that moment, so purging while the idle thread
- * marks the pages would make the test race with itself.
- */
-static bool wait_volatile(vcache *c, size_t size)
-{
-	uint64_t end = now_ms() + 60000;
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-	struct vcache_stats st;
-
-	while (now_ms() < end) {
-		ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
-		if (st.bytes_volatile >= size)
-			return true;
-		nanosleep(&ts, NULL);
-	}
-	return false;
-}
-
-/*
  * delay_ms is long compared with the few system calls between the unpin
  * and the purge attempt, so "still non-volatile" does not race.
  */
@@ -407,7 +385,7 @@ static void idle_delay(vcache *c, const char *name)
 	assert_content(o, t.seed, 0, size);
 	ck_assert_int_eq(vcache_unpin(o), 0);
 	/* After it: volatile without any further call into the library. */
-	ck_assert_msg(wait_volatile(c, size),
+	ck_assert_msg(wait_bytes_volatile(c, size),
 		      "object never became volatile after the idle delay");
 	/*
 	 * A call that takes the object's lock and changes nothing (double
@@ -528,7 +506,7 @@ START_TEST(test_pin_default_delay)
 		printf("%s: purge attempt %llu ms after the unpin, pressure "
 		       "%d: not checked\n", __func__,
 		       (unsigned long long)(t1 - t0), vcache_pressure());
-	ck_assert_msg(wait_volatile(c, size),
+	ck_assert_msg(wait_bytes_volatile(c, size),
 		      "object never became volatile after the default delay");
 	ck_assert_errno(vcache_unpin(o), EINVAL);
 	ck_assert_uint_eq(purge_range(data(o), size), size / pagesz);

@@ -292,6 +292,150 @@ START_TEST(test_threads_lifetime)
 }
 END_TEST
 
+/*
+ * Threads pin and unpin their own objects under an idle delay while the
+ * idle thread wakes, scans and sleeps in between (the pauses): a delayed
+ * unpin wakes the thread without the cache lock when the thread is due
+ * to wake by the deadline anyway (idle.c), and no deadline may be lost
+ * that way. Once all threads are done, every object must become volatile
+ * with no further call into the library.
+ */
+enum { IDLE_THREADS = 4, IDLE_CYCLES = 3000, IDLE_PAGES = 16 };
+
+struct idle_worker {
+	vcache_object *obj;
+	struct tobj tobj;
+	unsigned int id;
+	atomic_ulong *failures;
+};
+
+static void *idle_worker_main(void *arg)
+{
+	struct idle_worker *w = arg;
+	unsigned int rng = 7 + w->id;
+
+	for (unsigned int i = 0; i < IDLE_CYCLES; i++) {
+		int r = vcache_pin(w->obj, VCACHE_PIN_REGENERATE);
+
+		if (r < 0 || gen_check(vcache_object_data(w->obj),
+				       w->tobj.seed, 0,
+				       IDLE_PAGES * pagesz) != SIZE_MAX)
+			atomic_fetch_add(w->failures, 1);
+		if (r >= 0 && vcache_unpin(w->obj))
+			atomic_fetch_add(w->failures, 1);
+		if (rand_r(&rng) % 64 == 0) {
+			/* 0-24 ms: around the 10 ms delay. */
+			struct timespec ts = {
+				0, (long)(rand_r(&rng) % 25) * 1000000L
+			};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_threads_idle_delay)
+{
+	vcache *c = tcache_new_delay(10);
+	struct idle_worker w[IDLE_THREADS];
+	pthread_t th[IDLE_THREADS];
+	atomic_ulong failures = 0;
+	size_t size = IDLE_PAGES * pagesz;
+
+	SKIP_UNLESS_PURGING(c);
+	for (unsigned int i = 0; i < IDLE_THREADS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "idle-%u", i);
+		w[i] = (struct idle_worker){ .id = i, .failures = &failures };
+		tobj_init(&w[i].tobj, 300 + i);
+		w[i].obj = tobj_create(c, name, size, 0, &w[i].tobj);
+	}
+	for (unsigned int i = 0; i < IDLE_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL,
+						idle_worker_main, &w[i]),
+				 0);
+	for (unsigned int i = 0; i < IDLE_THREADS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_uint_eq(atomic_load(&failures), 0);
+	ck_assert_msg(wait_bytes_volatile(c, IDLE_THREADS * size),
+		      "an unpinned object never became volatile: a delayed "
+		      "unpin's deadline was lost");
+	for (unsigned int i = 0; i < IDLE_THREADS; i++) {
+		assert_content(w[i].obj, w[i].tobj.seed, 0, size);
+		vcache_object_unref(w[i].obj);
+	}
+	tcache_free(c);
+}
+END_TEST
+
+/*
+ * The race the lock-free kick must get right, made likely: the idle
+ * thread scans many objects when our deadline passes, ours first (it is
+ * first in the list: created last); we pin and unpin again around that
+ * moment, often while it is still scanning the others. A kick that
+ * trusted the wake-up time of the pass in progress would be lost, and
+ * the object would stay non-volatile for ever. Each round waits for the
+ * object to become volatile again.
+ */
+enum { SCAN_PADDING = 3000, SCAN_ROUNDS = 300 };
+
+static bool poll_volatile(vcache *c, size_t size)
+{
+	struct timespec ts = { 0, 200 * 1000 };
+	struct vcache_stats st;
+
+	for (int i = 0; i < 50000; i++) { /* 10 s and more: only a bound */
+		ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
+		if (st.bytes_volatile >= size)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+START_TEST(test_threads_idle_kick_during_scan)
+{
+	vcache *c = tcache_new_delay(2);
+	vcache_object **pad = calloc(SCAN_PADDING, sizeof(*pad));
+	size_t size = 4 * pagesz, all;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	ck_assert_ptr_nonnull(pad);
+	tobj_init(&t, 41);
+	for (unsigned int i = 0; i < SCAN_PADDING; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "pad-%u", i);
+		pad[i] = tobj_create(c, name, pagesz, 0, &t);
+	}
+	o = tobj_create(c, "scanned-first", size, 0, &t);
+	all = SCAN_PADDING * pagesz + size;
+	for (unsigned int r = 0; r < SCAN_ROUNDS; r++) {
+		/* 1.9 to 2.3 ms: around the deadline and the scan. */
+		struct timespec ts = { 0, 1900000L + (long)(r % 20) * 20000L };
+
+		ck_assert_int_ge(vcache_pin(o, VCACHE_PIN_REGENERATE), 0);
+		ck_assert_int_eq(vcache_unpin(o), 0);
+		nanosleep(&ts, NULL);
+		ck_assert_int_ge(vcache_pin(o, VCACHE_PIN_REGENERATE), 0);
+		assert_content(o, t.seed, 0, size);
+		ck_assert_int_eq(vcache_unpin(o), 0);
+		ck_assert_msg(poll_volatile(c, all),
+			      "round %u: the object never became volatile "
+			      "again: a kick during the idle scan was lost", r);
+	}
+	vcache_object_unref(o);
+	for (unsigned int i = 0; i < SCAN_PADDING; i++)
+		vcache_object_unref(pad[i]);
+	free(pad);
+	tcache_free(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("threads");
@@ -303,6 +447,11 @@ int main(void)
 
 	tc = ttcase("lifetime");
 	tcase_add_test(tc, test_threads_lifetime);
+	suite_add_tcase(s, tc);
+
+	tc = ttcase("idle");
+	tcase_add_test(tc, test_threads_idle_delay);
+	tcase_add_test(tc, test_threads_idle_kick_during_scan);
 	suite_add_tcase(s, tc);
 	return run_suite_smp(s);
 }

@@ -320,3 +320,23 @@ int run_suite_smp(Suite *suite)
 {
 	return run(suite, true);
 }
+
+/*
+ * Nothing depends on how soon. The polling must not itself purge:
+ * MADV_FREE silently skips a page that reclaim has isolated at that
+ * moment, so purging while the idle thread marks the pages would make a
+ * test race with itself.
+ */
+bool wait_bytes_volatile(vcache *cache, size_t size)
+{
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	struct vcache_stats st;
+
+	for (int i = 0; i < 3000; i++) { /* 3000 x 20 ms */
+		ck_assert_int_eq(vcache_stats_get(cache, &st, sizeof(st)), 0);
+		if (st.bytes_volatile >= size)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}

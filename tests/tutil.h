@@ -180,6 +180,13 @@ bool backend_is_soft(void);
 /* The signal a purged page raises: SIGSEGV under soft, else SIGBUS. */
 int fault_signal(void);
 
+/*
+ * Wait until vcache_stats_get() reports at least size bytes volatile;
+ * false after a minute (the bound only turns a hang into a failure).
+ * Polls without purging anything.
+ */
+bool wait_bytes_volatile(vcache *cache, size_t size);
+
 /* Pages of the range resident (mincore). */
 size_t resident_pages(const void *addr, size_t len);
 /* Whether this machine has swap in use (then "stays resident" is weaker). */
