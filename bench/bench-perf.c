@@ -17,7 +17,8 @@
  *      kernel: a bare SIGBUS round trip whose handler fills the page and
  *      installs it with one UFFDIO_COPY (own userfaultfd region), and vs a
  *      plain refault + fill (no signal)
- *  P6t 2 threads vs 1 cycling pin+unpin on their own objects
+ *  P6t 2 threads vs 1 cycling pin+unpin on their own objects (and the
+ *        madv_free+cookie scheme likewise: the floor of "at once")
  * Times are medians over interleaved samples with min..max; system calls
  * are counted (perf tracepoint raw_syscalls:sys_enter, all threads). Every
  * cycle checks the data it touched; mismatches are printed.
@@ -352,6 +353,7 @@ static void p2(size_t size)
 struct thr {
 	pthread_t t;
 	vcache_object *obj;
+	char *buf; /* the cookie scheme's memory instead of obj */
 	uint64_t seed, cycles, bad;
 	pthread_barrier_t *bar;
 	atomic_bool *stop;
@@ -366,6 +368,16 @@ static void *thr_main(void *arg)
 
 	pthread_barrier_wait(t->bar);
 	while (!atomic_load_explicit(t->stop, memory_order_relaxed)) {
+		if (t->buf) { /* P2's madv_free+cookie, per thread */
+			struct conf k = { .size = 64 * BENCH_KIB,
+					  .buf = t->buf, .seed = t->seed };
+
+			cookie_lock(&k, true);
+			bad += bench_check_pages(t->buf, 0, k.size, t->seed);
+			madvise(t->buf, k.size, MADV_FREE);
+			cycles++;
+			continue;
+		}
 		if (vcache_pin(t->obj, VCACHE_PIN_REGENERATE) < 0)
 			bad++;
 		bad += bench_check_pages(vcache_object_data(t->obj), 0,
@@ -381,9 +393,10 @@ static void *thr_main(void *arg)
 struct tconf {
 	const char *label;
 	unsigned int nthreads, delay;
-	bool defaults;
+	bool defaults, cookie;
 	vcache *cache;
 	vcache_object *obj[2];
+	char *buf[2]; /* cookie */
 	uint64_t seed[2], bad;
 	double tput[PERF_MAX_REPS]; /* cycles per second, all threads */
 	bool skip;
@@ -399,9 +412,11 @@ static void tsample(struct tconf *c, unsigned int r)
 
 	pthread_barrier_init(&bar, NULL, c->nthreads + 1);
 	for (unsigned int i = 0; i < c->nthreads; i++) {
-		t[i] = (struct thr){ .obj = c->obj[i], .seed = c->seed[i],
-				     .bar = &bar, .stop = &stop };
-		vcache_unpin(c->obj[i]); /* parked pinned between samples */
+		t[i] = (struct thr){ .obj = c->obj[i], .buf = c->buf[i],
+				     .seed = c->seed[i], .bar = &bar,
+				     .stop = &stop };
+		if (c->obj[i])
+			vcache_unpin(c->obj[i]); /* parked pinned between samples */
 		pthread_create(&t[i].t, NULL, thr_main, &t[i]);
 	}
 	pthread_barrier_wait(&bar);
@@ -412,7 +427,8 @@ static void tsample(struct tconf *c, unsigned int r)
 		pthread_join(t[i].t, NULL);
 		cycles += t[i].cycles;
 		c->bad += t[i].bad;
-		vcache_pin(c->obj[i], VCACHE_PIN_REGENERATE);
+		if (c->obj[i])
+			vcache_pin(c->obj[i], VCACHE_PIN_REGENERATE);
 	}
 	t1 = bench_now_ns();
 	pthread_barrier_destroy(&bar);
@@ -428,6 +444,15 @@ static void p6_threads(void)
 		{ .label = "2 threads, delay 100", .nthreads = 2, .delay = 100 },
 		{ .label = "1 thread, defaults", .nthreads = 1, .defaults = true },
 		{ .label = "2 threads, defaults", .nthreads = 2, .defaults = true },
+		/*
+		 * The floor of "at once" on two CPUs: MADV_FREE of memory
+		 * another thread of the process may have in its TLB costs
+		 * a shootdown whoever issues it.
+		 */
+		{ .label = "1 thread, madv_free+cookie", .nthreads = 1,
+		  .cookie = true },
+		{ .label = "2 threads, madv_free+cookie", .nthreads = 2,
+		  .cookie = true },
 	};
 	size_t n = sizeof(c) / sizeof(c[0]);
 
@@ -444,6 +469,23 @@ static void p6_threads(void)
 			o.idle_delay_ms = c[i].delay;
 		if (!c[i].defaults && !c[i].delay)
 			o.flags |= VCACHE_OPT_NO_IDLE_DELAY;
+		if (c[i].cookie) {
+			for (unsigned int k = 0; k < c[i].nthreads; k++) {
+				void *p = mmap(NULL, 64 * BENCH_KIB,
+					       PROT_READ | PROT_WRITE,
+					       MAP_PRIVATE | MAP_ANONYMOUS, -1,
+					       0);
+
+				c[i].seed[k] = 77 + i * 2 + k;
+				c[i].buf[k] = p == MAP_FAILED ? NULL : p;
+				if (!c[i].buf[k]) {
+					c[i].skip = true;
+					snprintf(c[i].why, sizeof(c[i].why),
+						 "mmap: %s", strerror(errno));
+				}
+			}
+			continue;
+		}
 		r = vcache_new(&o, &c[i].cache);
 		for (unsigned int k = 0; r == 0 && k < c[i].nthreads; k++) {
 			char name[16];
@@ -486,6 +528,9 @@ static void p6_threads(void)
 		       bench_summarize(c[i].tput, perf.reps).median);
 	}
 	for (size_t i = 0; i < n; i++) {
+		for (unsigned int k = 0; k < 2; k++)
+			if (c[i].buf[k])
+				munmap(c[i].buf[k], 64 * BENCH_KIB);
 		for (unsigned int k = 0; k < 2; k++)
 			if (c[i].obj[k]) {
 				vcache_unpin(c[i].obj[k]);
