@@ -300,7 +300,7 @@ END_TEST
  * that way. Once all threads are done, every object must become volatile
  * with no further call into the library.
  */
-enum { IDLE_THREADS = 4, IDLE_CYCLES = 3000, IDLE_PAGES = 16 };
+enum { IDLE_THREADS = 4, IDLE_PAGES = 16 };
 
 struct idle_worker {
 	vcache_object *obj;
@@ -314,7 +314,7 @@ static void *idle_worker_main(void *arg)
 	struct idle_worker *w = arg;
 	unsigned int rng = 7 + w->id;
 
-	for (unsigned int i = 0; i < IDLE_CYCLES; i++) {
+	for (unsigned long i = 0; i < iterations() / 5; i++) {
 		int r = vcache_pin(w->obj, VCACHE_PIN_REGENERATE);
 
 		if (r < 0 || gen_check(vcache_object_data(w->obj),
@@ -379,7 +379,9 @@ END_TEST
  * the object would stay non-volatile for ever. Each round waits for the
  * object to become volatile again.
  */
-enum { SCAN_PADDING = 3000, SCAN_ROUNDS = 300 };
+/* 2857 objects and 200 rounds natively, a tenth in the guest. */
+#define SCAN_PADDING (iterations() / 7)
+#define SCAN_ROUNDS (iterations() / 100)
 
 static bool poll_volatile(vcache *c, size_t size)
 {
@@ -406,15 +408,15 @@ START_TEST(test_threads_idle_kick_during_scan)
 	SKIP_UNLESS_PURGING(c);
 	ck_assert_ptr_nonnull(pad);
 	tobj_init(&t, 41);
-	for (unsigned int i = 0; i < SCAN_PADDING; i++) {
+	for (unsigned long i = 0; i < SCAN_PADDING; i++) {
 		char name[32];
 
-		snprintf(name, sizeof(name), "pad-%u", i);
+		snprintf(name, sizeof(name), "pad-%lu", i);
 		pad[i] = tobj_create(c, name, pagesz, 0, &t);
 	}
 	o = tobj_create(c, "scanned-first", size, 0, &t);
 	all = SCAN_PADDING * pagesz + size;
-	for (unsigned int r = 0; r < SCAN_ROUNDS; r++) {
+	for (unsigned long r = 0; r < SCAN_ROUNDS; r++) {
 		/* 1.9 to 2.3 ms: around the deadline and the scan. */
 		struct timespec ts = { 0, 1900000L + (long)(r % 20) * 20000L };
 
@@ -425,11 +427,11 @@ START_TEST(test_threads_idle_kick_during_scan)
 		assert_content(o, t.seed, 0, size);
 		ck_assert_int_eq(vcache_unpin(o), 0);
 		ck_assert_msg(poll_volatile(c, all),
-			      "round %u: the object never became volatile "
+			      "round %lu: the object never became volatile "
 			      "again: a kick during the idle scan was lost", r);
 	}
 	vcache_object_unref(o);
-	for (unsigned int i = 0; i < SCAN_PADDING; i++)
+	for (unsigned long i = 0; i < SCAN_PADDING; i++)
 		vcache_object_unref(pad[i]);
 	free(pad);
 	tcache_free(c);
