@@ -4,7 +4,9 @@
  *
  * An object's memory is a private anonymous mapping of whole pages, filled
  * by the callback before the backend starts managing it, then published to
- * the SIGBUS handler and marked volatile. The cache keeps the object until
+ * the SIGBUS handler and marked volatile. Under backends with arenas
+ * (uffd, none), objects of up to VC_ARENA_OBJ_MAX bytes are slots of an
+ * arena instead (arena.c), filled through the backend's install(). The cache keeps the object until
  * vcache_object_remove(); handles are references on top of that, and the
  * memory goes when the object is both removed and unreferenced.
  */
@@ -66,6 +68,13 @@ static void object_destroy(struct vcache_object *o)
 	if (o->shared) {
 		vc_shared_destroy(o); /* its mapping and memfd */
 		o->shared = NULL;
+	} else if (o->data && o->in_arena) {
+		/*
+		 * Memory back now, and the slot starts with missing pages for
+		 * the next object (install() keeps present ones: arena.c).
+		 */
+		(void)vc_mem_advise(o->data, o->map_size, MADV_DONTNEED);
+		vc_arena_free(o->data, o->map_size);
 	} else if (o->data) {
 		o->cache->backend->detach(o->data, o->map_size);
 		vc_mem_unmap(o->data, o->map_size);
@@ -77,6 +86,7 @@ static void object_destroy(struct vcache_object *o)
 	o->chunks = NULL;
 	o->deadline = NULL;
 	o->data = NULL;
+	o->in_arena = false;
 	vc_slab_free(o);
 }
 
@@ -112,6 +122,68 @@ static int object_fill(struct vcache_object *o)
 	}
 	vc_sigbus_close();
 	return err;
+}
+
+/*
+ * An arena slot is attached already (userfaultfd: a plain write into one
+ * of its missing pages raises SIGBUS), so the callback writes every chunk
+ * into a scratch buffer and the backend installs the whole object in one
+ * call (UFFDIO_COPY), as a regeneration would. Normal context, like
+ * object_fill().
+ */
+static int object_fill_install(struct vcache_object *o)
+{
+	uint8_t *buf;
+	int slot, err = 0;
+
+	buf = vc_scratch_get(o->map_size, &slot);
+	if (!buf)
+		return -ENOMEM;
+	vc_sigbus_open();
+	for (size_t i = 0; i < o->nchunks && err == 0; i++) {
+		err = o->regen(o, buf + chunk_offset(o, i), chunk_offset(o, i),
+			       chunk_length(o, i), o->userdata);
+		if (err > 0 || err < -4095)
+			err = -EIO;
+	}
+	vc_sigbus_close();
+	if (err == 0) {
+		/* Past size is not the callback's; zero as regen.c does. */
+		memset(buf + o->size, 0, o->map_size - o->size);
+		err = o->cache->backend->install(o->data, buf, o->map_size);
+	}
+	vc_scratch_put(buf, o->map_size, slot);
+	return err;
+}
+
+/*
+ * Arena objects: a slot instead of a mapping (arena.c), filled through
+ * install(), no attach (the arena is). Marking it volatile fails with
+ * EINVAL only if the program locked the arena since (mlockall
+ * (MCL_CURRENT)): unlock the object's range, as object_setup() does for a
+ * new mapping, and try again. -E2BIG/-ENOMEM: no slot, use a mapping.
+ */
+static int object_setup_arena(struct vcache *c, struct vcache_object *o)
+{
+	void *data = NULL;
+	int err;
+
+	err = vc_arena_alloc(c->backend, o->map_size, &data);
+	if (err < 0)
+		return err;
+	o->data = data;
+	o->in_arena = true;
+	err = object_fill_install(o);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < o->nchunks; i++)
+		atomic_store(&o->chunks[i], CHUNK_VOLATILE);
+	err = c->backend->mark_volatile(data, o->map_size);
+	if (err == -EINVAL && vc_mem_unlock(data, o->map_size) == 0)
+		err = c->backend->mark_volatile(data, o->map_size);
+	if (err < 0)
+		return err;
+	return vc_slab_publish(o, (uintptr_t)data, (uintptr_t)data + o->map_size);
 }
 
 /*
@@ -154,6 +226,15 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 		return err;
 	if (o->shared)
 		return vc_shared_setup(o); /* maps the memfd (shared.c) */
+	if (c->backend->arena && o->map_size <= VC_ARENA_OBJ_MAX) {
+		/* The whole object is filled in one scratch buffer. */
+		err = vc_scratch_reserve(o->map_size);
+		if (err == 0)
+			err = object_setup_arena(c, o);
+		/* No arena to be had (address space): a mapping may work. */
+		if (o->data || (err != -E2BIG && err != -ENOMEM))
+			return err;
+	}
 	vc_purge_before_alloc(c, o->map_size); /* soft: room first */
 	if (vc_mem_map(o->map_size, PROT_READ | PROT_WRITE, &data) < 0)
 		return -ENOMEM;
@@ -249,6 +330,7 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	o->shared = sh;
 	pthread_mutex_init(&o->lock, NULL);
 	o->data = NULL;
+	o->in_arena = false;
 	o->chunks = NULL;
 	o->deadline = NULL;
 	o->pending = 0;
