@@ -234,6 +234,7 @@ _public_ int vcache_free(vcache *cache)
 		vc_chain_uninstall(SIGBUS);
 	sem_destroy(&cache->idle_sem);
 	pthread_mutex_destroy(&cache->lock);
+	free(cache->buckets);
 	free(cache);
 	return 0;
 }

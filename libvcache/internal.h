@@ -63,7 +63,7 @@
 #define OBJ_MAGIC_LIVE 0x76636f62u /* "vcob" */
 #define OBJ_MAGIC_DEAD 0x64656164u /* "dead" */
 
-#define NAME_BUCKETS 256
+#define NAME_BUCKETS_MIN 256
 
 /*
  * How many backends the registry (backend.c) may hold: the size of the
@@ -100,7 +100,7 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	vcache_regen_fn regen;
 	void *userdata;
 	_Atomic uint64_t *chunks;
-	char name[VCACHE_NAME_MAX + 1];
+	const char *name; /* in the allocation of chunks (object.c) */
 
 	/* Purge order (purge.c): VCACHE_PRIORITY_*, last unpin (ns). */
 	_Atomic int priority;
@@ -136,8 +136,13 @@ struct vcache {
 	vcache_regen_failure_fn on_regen_failure;
 	void *on_regen_failure_userdata;
 
-	/* Under lock. */
-	struct vcache_object *buckets[NAME_BUCKETS];
+	/*
+	 * Under lock. Name table: nbuckets heads (a power of two, or 0
+	 * before the first object), doubled as objects are added so chains
+	 * stay short (object.c).
+	 */
+	struct vcache_object **buckets;
+	size_t nbuckets;
 	struct vcache_object *objects; /* in the cache or removed but held */
 	uint64_t nobjects;             /* in the cache (findable by name) */
 

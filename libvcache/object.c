@@ -20,20 +20,27 @@
 #include "internal.h"
 #include "shared.h"
 
-static unsigned int name_hash(const char *name)
+static uint32_t name_hash(const char *name)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
 
 	for (; *name; name++)
 		h = (h ^ (uint8_t)*name) * 16777619u;
-	return h % NAME_BUCKETS;
+	return h;
+}
+
+static struct vcache_object **name_bucket(struct vcache *c, const char *name)
+{
+	return &c->buckets[name_hash(name) & (c->nbuckets - 1)];
 }
 
 static struct vcache_object *name_find(struct vcache *c, const char *name)
 {
 	struct vcache_object *o;
 
-	for (o = c->buckets[name_hash(name)]; o; o = o->hash_next)
+	if (!c->nbuckets)
+		return NULL;
+	for (o = *name_bucket(c, name); o; o = o->hash_next)
 		if (strcmp(o->name, name) == 0)
 			return o;
 	return NULL;
@@ -41,12 +48,51 @@ static struct vcache_object *name_find(struct vcache *c, const char *name)
 
 static void name_unlink(struct vcache *c, struct vcache_object *o)
 {
-	struct vcache_object **p = &c->buckets[name_hash(o->name)];
+	struct vcache_object **p = name_bucket(c, o->name);
 
 	while (*p != o)
 		p = &(*p)->hash_next;
 	*p = o->hash_next;
 	o->hash_next = NULL;
+}
+
+/*
+ * Insert o (cache->lock held). The table doubles when it holds as many
+ * objects as buckets, so a lookup stays O(1) with a million objects;
+ * if the larger table cannot be allocated, chains just get longer. Only
+ * creation needs a table at all: -ENOMEM if not even the first one fits.
+ */
+static int name_insert(struct vcache *c, struct vcache_object *o)
+{
+	if (c->nobjects + 1 > c->nbuckets) {
+		size_t n = c->nbuckets ? 2 * c->nbuckets : NAME_BUCKETS_MIN;
+		struct vcache_object **t = calloc(n, sizeof(*t));
+
+		if (t) {
+			for (size_t i = 0; i < c->nbuckets; i++)
+				while (c->buckets[i]) {
+					struct vcache_object *x = c->buckets[i];
+					struct vcache_object **b;
+
+					c->buckets[i] = x->hash_next;
+					b = &t[name_hash(x->name) & (n - 1)];
+					x->hash_next = *b;
+					*b = x;
+				}
+			free(c->buckets);
+			c->buckets = t;
+			c->nbuckets = n;
+		} else if (!c->nbuckets) {
+			return -ENOMEM;
+		}
+	}
+	{
+		struct vcache_object **b = name_bucket(c, o->name);
+
+		o->hash_next = *b;
+		*b = o;
+	}
+	return 0;
 }
 
 /* Check offset/length against the object; chunks first..last overlap it. */
@@ -80,11 +126,11 @@ static void object_destroy(struct vcache_object *o)
 		vc_mem_unmap(o->data, o->map_size);
 	}
 	vc_idle_forget_object(o);
-	free((void *)o->chunks);
-	free(o->deadline);
+	free((void *)o->chunks); /* with the deadlines and the name */
 	pthread_mutex_destroy(&o->lock);
 	o->chunks = NULL;
 	o->deadline = NULL;
+	o->name = NULL;
 	o->data = NULL;
 	o->in_arena = false;
 	vc_slab_free(o);
@@ -186,19 +232,37 @@ static int object_setup_arena(struct vcache *c, struct vcache_object *o)
 	return vc_slab_publish(o, (uintptr_t)data, (uintptr_t)data + o->map_size);
 }
 
-/*
- * Zeroed memory in whole cache lines: the chunk states and deadlines are
- * written by every pin and unpin, and two objects' arrays sharing a line
- * would make threads pinning different objects slow each other down.
- */
-static void *zalloc_lines(size_t bytes)
+static size_t lines(size_t bytes)
 {
-	size_t len = (bytes + VC_CACHE_LINE - 1) & ~(size_t)(VC_CACHE_LINE - 1);
-	void *p = aligned_alloc(VC_CACHE_LINE, len);
+	return (bytes + VC_CACHE_LINE - 1) & ~(size_t)(VC_CACHE_LINE - 1);
+}
 
-	if (p)
-		memset(p, 0, len);
-	return p;
+/*
+ * The per-object arrays and the name in one zeroed allocation of whole
+ * cache lines: chunk states, then deadlines (each from a line boundary),
+ * then the name. One allocation, not three, and the name out of the
+ * never-freed handle, keep the metadata near 600 bytes for an object of
+ * 16 chunks. The states and deadlines are written by every pin and
+ * unpin: two objects' arrays sharing a line would make threads pinning
+ * different objects slow each other down.
+ */
+static int object_meta_alloc(struct vcache_object *o, const char *name)
+{
+	size_t a = lines(o->nchunks * sizeof(*o->chunks));
+	size_t d = lines(o->nchunks * sizeof(*o->deadline));
+	size_t n = strlen(name) + 1;
+	uint8_t *p;
+
+	if (o->nchunks > SIZE_MAX / 32)
+		return -ENOMEM;
+	p = aligned_alloc(VC_CACHE_LINE, lines(a + d + n));
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, a + d);
+	o->chunks = (_Atomic uint64_t *)p;
+	o->deadline = (uint64_t *)(p + a);
+	o->name = memcpy(p + a + d, name, n);
+	return 0;
 }
 
 static int object_setup(struct vcache *c, struct vcache_object *o,
@@ -215,11 +279,9 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	o->nchunks = (size + chunk_size - 1) / chunk_size;
 	o->regen = regen;
 	o->userdata = userdata;
-	strcpy(o->name, name);
-	o->chunks = zalloc_lines(o->nchunks * sizeof(*o->chunks));
-	o->deadline = zalloc_lines(o->nchunks * sizeof(*o->deadline));
-	if (!o->chunks || !o->deadline)
-		return -ENOMEM;
+	err = object_meta_alloc(o, name);
+	if (err < 0)
+		return err;
 	err = vc_scratch_reserve(chunk_size < o->map_size ? chunk_size
 						       : o->map_size);
 	if (err < 0)
@@ -333,6 +395,7 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	o->in_arena = false;
 	o->chunks = NULL;
 	o->deadline = NULL;
+	o->name = NULL;
 	o->pending = 0;
 	o->refs = 1;
 	o->in_cache = true;
@@ -353,16 +416,11 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	}
 
 	pthread_mutex_lock(&cache->lock);
-	if (name_find(cache, name)) {
+	err = name_find(cache, name) ? -EEXIST : name_insert(cache, o);
+	if (err < 0) {
 		pthread_mutex_unlock(&cache->lock);
 		object_destroy(o);
-		return -EEXIST;
-	}
-	{
-		unsigned int h = name_hash(name);
-
-		o->hash_next = cache->buckets[h];
-		cache->buckets[h] = o;
+		return err;
 	}
 	o->next = cache->objects;
 	if (o->next)
