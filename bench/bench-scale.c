@@ -13,8 +13,13 @@
  *           reclaimed) creates 64 KiB objects until an error or --max-cap
  *           objects or --max-s seconds; prints the count, the error, the
  *           process's VMA count (/proc/self/maps) against the object count
- *           and vm.max_map_count, the create rate, and the group's OOM
- *           kills.
+ *           and vm.max_map_count, the create cost (overall, first and last
+ *           tenth of the cap), the metadata per object (RssAnon growth
+ *           minus the object pages mincore() finds resident) and page
+ *           tables per object (VmPTE), then removes every object (cost
+ *           per removal, VMAs after), and the group's OOM kills. Progress
+ *           is kept in shared memory, so a child the OOM killer ends still
+ *           reports how far it got.
  */
 #define _GNU_SOURCE
 #include <errno.h>

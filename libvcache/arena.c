@@ -40,7 +40,10 @@
  * while an object is held), which also means a userfaultfd reopened after
  * the last uffd cache went never inherits an arena registered with the old
  * one. fork(): the child's registrations are gone; fork.c re-attaches each
- * arena once (vc_arena_fork_child()).
+ * arena once (vc_arena_fork_child()). A lost cache (lost.c) makes its
+ * objects PROT_NONE in place; their slots are never carved again, since
+ * every creation fails until the last cache of the backend is freed, and
+ * that unmaps the arenas.
  *
  * Locking: arena_lock is taken after cache and object locks (a removal
  * frees its slot under the cache lock) and before the slab lock; fork.c
@@ -343,13 +346,6 @@ void vc_arena_free(void *addr, size_t len)
 	k->ring[(k->head + k->count) % k->cap] = (uintptr_t)addr;
 	k->count++;
 	pthread_mutex_unlock(&arena_lock);
-}
-
-bool vc_arena_contains(const void *addr)
-{
-	struct vcache_object *o;
-
-	return vc_arena_lookup((uintptr_t)addr, &o);
 }
 
 int vc_arena_fork_child(const struct backend_ops *b)

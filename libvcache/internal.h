@@ -240,7 +240,6 @@ int vc_arena_alloc(const struct backend_ops *b, size_t len, void **ret_addr);
 void vc_arena_free(void *addr, size_t len);
 bool vc_arena_lookup(uintptr_t addr, struct vcache_object **ret_object);
 bool vc_arena_set_owner(uintptr_t addr, struct vcache_object *o);
-bool vc_arena_contains(const void *addr);
 int vc_arena_fork_child(const struct backend_ops *b);
 void vc_arena_fork_lock(bool lock);
 
