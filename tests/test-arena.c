@@ -393,6 +393,47 @@ START_TEST(test_arena_mlock_later)
 }
 END_TEST
 
+static bool mapped(const void *p)
+{
+	unsigned char v;
+
+	return mincore((void *)((uintptr_t)p & ~(uintptr_t)(pagesz - 1)),
+		       pagesz, &v) == 0;
+}
+
+/*
+ * Arenas are shared by the caches of a backend: freeing one cache leaves
+ * the other's objects (in the same arena) whole and regenerating; freeing
+ * the last one unmaps every arena.
+ */
+START_TEST(test_arena_two_caches_teardown)
+{
+	vcache *c1 = tcache_new_delay(0), *c2 = tcache_new_delay(0);
+	size_t size = PAGES * pagesz;
+	struct tobj t1, t2;
+	vcache_object *o1, *o2;
+	void *p1, *p2;
+
+	tobj_init(&t1, 71);
+	tobj_init(&t2, 72);
+	o1 = tobj_create(c1, "one", size, 0, &t1);
+	o2 = tobj_create(c2, "two", size, 0, &t2);
+	p1 = vcache_object_data(o1);
+	p2 = vcache_object_data(o2);
+	vcache_object_unref(o1);
+	tcache_free(c1);
+	assert_content(o2, t2.seed, 0, size);
+	if (tcache_purges(c2)) {
+		ck_assert_uint_eq(purge_range(p2, size), PAGES);
+		assert_content(o2, t2.seed, 0, size); /* by faults */
+	}
+	vcache_object_unref(o2);
+	tcache_free(c2);
+	ck_assert_msg(!mapped(p1) && !mapped(p2),
+		      "object memory still mapped after the last vcache_free()");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("arena");
@@ -403,6 +444,7 @@ int main(void)
 	tcase_add_test(tc, test_arena_remove_frees);
 	tcase_add_test(tc, test_arena_stale_handle);
 	tcase_add_test(tc, test_arena_large_objects);
+	tcase_add_test(tc, test_arena_two_caches_teardown);
 	suite_add_tcase(s, tc);
 	tc = ttcase("purge");
 	tcase_add_test(tc, test_arena_purge_exact);
