@@ -6,9 +6,10 @@
  * by the callback before the backend starts managing it, then published to
  * the SIGBUS handler and marked volatile. Under backends with arenas
  * (uffd, none), objects of up to VC_ARENA_OBJ_MAX bytes are slots of an
- * arena instead (arena.c), filled through the backend's install(). The cache keeps the object until
- * vcache_object_remove(); handles are references on top of that, and the
- * memory goes when the object is both removed and unreferenced.
+ * arena instead (arena.c), filled through the backend's install(). The
+ * cache keeps the object until vcache_object_remove(); handles are
+ * references on top of that, and the memory goes when the object is both
+ * removed and unreferenced.
  */
 #define _GNU_SOURCE
 #include <errno.h>
