@@ -174,16 +174,18 @@ static int object_fill(struct vcache_object *o)
 /*
  * An arena slot is attached already (userfaultfd: a plain write into one
  * of its missing pages raises SIGBUS), so the callback writes every chunk
- * into a scratch buffer and the backend installs the whole object in one
- * call (UFFDIO_COPY), as a regeneration would. Normal context, like
- * object_fill().
+ * into a buffer and the backend installs the whole object in one call
+ * (UFFDIO_COPY), as a regeneration would. Normal context, like
+ * object_fill(), so the buffer comes from the heap (page aligned, as
+ * UFFDIO_COPY wants its source): not the scratch pool, whose reserved
+ * slots other creations wait for, which a slow callback would hold.
  */
 static int object_fill_install(struct vcache_object *o)
 {
 	uint8_t *buf;
-	int slot, err = 0;
+	int err = 0;
 
-	buf = vc_scratch_get(o->map_size, &slot);
+	buf = aligned_alloc(vc_page_size, o->map_size);
 	if (!buf)
 		return -ENOMEM;
 	vc_sigbus_open();
@@ -199,7 +201,7 @@ static int object_fill_install(struct vcache_object *o)
 		memset(buf + o->size, 0, o->map_size - o->size);
 		err = o->cache->backend->install(o->data, buf, o->map_size);
 	}
-	vc_scratch_put(buf, o->map_size, slot);
+	free(buf);
 	return err;
 }
 
@@ -290,10 +292,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	if (o->shared)
 		return vc_shared_setup(o); /* maps the memfd (shared.c) */
 	if (c->backend->arena && o->map_size <= VC_ARENA_OBJ_MAX) {
-		/* The whole object is filled in one scratch buffer. */
-		err = vc_scratch_reserve(o->map_size);
-		if (err == 0)
-			err = object_setup_arena(c, o);
+		err = object_setup_arena(c, o);
 		/* No arena to be had (address space): a mapping may work. */
 		if (o->data || (err != -E2BIG && err != -ENOMEM))
 			return err;
