@@ -62,6 +62,7 @@ static int none_install(void *dst, const void *src, size_t len)
 const struct backend_ops vc_backend_none = {
 	.id = VCACHE_BACKEND_NONE,
 	.name = "none",
+	.arena = true,
 	.probe = none_probe,
 	.get = none_get,
 	.put = none_put,

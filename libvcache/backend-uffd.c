@@ -161,6 +161,7 @@ static int uffd_purge(void *addr, size_t len)
 const struct backend_ops vc_backend_uffd = {
 	.id = VCACHE_BACKEND_UFFD,
 	.name = "uffd",
+	.arena = true,
 	.probe = vc_uffd_probe,
 	.get = uffd_get,
 	.put = vc_uffd_put,

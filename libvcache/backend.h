@@ -26,6 +26,18 @@ struct backend_ops {
 	const char *name;
 
 	/*
+	 * Small private objects may be carved from arenas (arena.c): large
+	 * mappings attached once. Needs attach() to work on any part of a
+	 * mapping, install() to fill missing pages of an attached range
+	 * (object creation fills through it), and purge/volatility to work
+	 * on sub-ranges without splitting the mapping. uffd and none; not
+	 * soft (mprotect per purged chunk splits mappings anyway) nor vrange
+	 * (kept on one mapping per object until measured on the patched
+	 * kernel).
+	 */
+	bool arena;
+
+	/*
 	 * Is the backend usable here? 0, or a negative errno with
 	 * *ret_reason set to a static human-readable string. Normal
 	 * context; may open and close descriptors; no lasting effect.

@@ -158,6 +158,8 @@ _public_ int vcache_new(const struct vcache_options *opts, vcache **ret_cache)
 		c->backend->put();
 		goto fail_sigbus;
 	}
+	/* Arenas are per backend and process, shared by its caches. */
+	(void)vc_arena_get(c->backend);
 
 	pthread_mutex_init(&c->lock, NULL);
 	sem_init(&c->idle_sem, 0, 0);
@@ -225,11 +227,14 @@ _public_ int vcache_free(vcache *cache)
 	pthread_mutex_unlock(&cache->lock);
 
 	vc_purge_detach(cache);
+	/* The last cache of the backend unmaps its arenas (arena.c). */
+	vc_arena_put(cache->backend);
 	cache->backend->put();
 	if (cache->backend != &vc_backend_none)
 		vc_chain_uninstall(SIGBUS);
 	sem_destroy(&cache->idle_sem);
 	pthread_mutex_destroy(&cache->lock);
+	free(cache->buckets);
 	free(cache);
 	return 0;
 }

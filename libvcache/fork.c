@@ -7,7 +7,8 @@
  * would need a thread reading fork events). Without it, a page purged
  * before or after the fork would silently read as zeros in the child. So
  * in the child, before fork() returns, the backend reopens its process-wide
- * state and every object is attached again; purged pages then fault and
+ * state and every arena (once each: arena.c) and every object with a
+ * mapping of its own is attached again; purged pages then fault and
  * regenerate in the child like in the parent.
  *
  * Locks: prepare takes every library lock in the documented order, so the
@@ -45,12 +46,14 @@ static void fork_prepare(void)
 		for (struct vcache_object *o = c->objects; o; o = o->next)
 			pthread_mutex_lock(&o->lock);
 	}
+	vc_arena_fork_lock(true);
 	vc_slab_lock();
 }
 
 static void fork_unlock(void)
 {
 	vc_slab_unlock();
+	vc_arena_fork_lock(false);
 	for (struct vcache *c = vc_caches; c; c = c->next) {
 		for (struct vcache_object *o = c->objects; o; o = o->next)
 			pthread_mutex_unlock(&o->lock);
@@ -68,6 +71,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
 	bool done[VC_BACKEND_MAX] = { false };
+	int arena_err[VC_BACKEND_MAX] = { 0 };
 
 	vc_scratch_fork_child();
 
@@ -76,8 +80,11 @@ static void fork_child(void)
 
 		int k = vc_backend_index(b->id);
 
-		if (b->fork_child && !done[k]) {
-			b->fork_child();
+		if (!done[k]) {
+			if (b->fork_child)
+				b->fork_child();
+			/* Each arena once, whatever its object count. */
+			arena_err[k] = vc_arena_fork_child(b);
 			done[k] = true;
 		}
 		c->idle_running = false;
@@ -86,9 +93,11 @@ static void fork_child(void)
 	for (struct vcache *c = vc_caches; c; c = c->next) {
 		int err = atomic_load(&c->lost);
 
+		if (err == 0)
+			err = arena_err[vc_backend_index(c->backend->id)];
 		for (struct vcache_object *o = c->objects; o; o = o->next) {
 			vc_regen_fork_child(o);
-			if (err == 0)
+			if (err == 0 && !o->in_arena)
 				err = c->backend->attach(o->data, o->map_size);
 		}
 		/* Inaccessible, not zeros: see lost.c. */

@@ -63,7 +63,7 @@
 #define OBJ_MAGIC_LIVE 0x76636f62u /* "vcob" */
 #define OBJ_MAGIC_DEAD 0x64656164u /* "dead" */
 
-#define NAME_BUCKETS 256
+#define NAME_BUCKETS_MIN 256
 
 /*
  * How many backends the registry (backend.c) may hold: the size of the
@@ -100,7 +100,7 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	vcache_regen_fn regen;
 	void *userdata;
 	_Atomic uint64_t *chunks;
-	char name[VCACHE_NAME_MAX + 1];
+	const char *name; /* in the allocation of chunks (object.c) */
 
 	/* Purge order (purge.c): VCACHE_PRIORITY_*, last unpin (ns). */
 	_Atomic int priority;
@@ -123,6 +123,8 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 
 	/* Shared between processes (shared.h); NULL for a private object. */
 	struct vc_shared *shared;
+	/* data is a slot of an arena (arena.c), not a mapping of its own. */
+	bool in_arena;
 };
 
 struct vcache {
@@ -134,8 +136,13 @@ struct vcache {
 	vcache_regen_failure_fn on_regen_failure;
 	void *on_regen_failure_userdata;
 
-	/* Under lock. */
-	struct vcache_object *buckets[NAME_BUCKETS];
+	/*
+	 * Under lock. Name table: nbuckets heads (a power of two, or 0
+	 * before the first object), doubled as objects are added so chains
+	 * stay short (object.c).
+	 */
+	struct vcache_object **buckets;
+	size_t nbuckets;
 	struct vcache_object *objects; /* in the cache or removed but held */
 	uint64_t nobjects;             /* in the cache (findable by name) */
 
@@ -209,6 +216,39 @@ struct vc_pagemap {
 int vc_pagemap_set(struct vc_pagemap *m, uintptr_t start, size_t len,
 		   void *value);
 void *vc_pagemap_get(struct vc_pagemap *m, uintptr_t addr); /* AS-safe */
+
+/*
+ * arena.c: private objects of up to VC_ARENA_OBJ_MAX bytes (mapping size)
+ * are slots of a few large mappings, for backends with backend_ops.arena.
+ *  get/put: a cache of backend b starts / stops using them (vcache_new,
+ *   vcache_free); the last put unmaps b's arenas. Normal context.
+ *  alloc: a slot of at least len bytes, missing pages, accessible and
+ *   attached; 0, -ENOMEM (no arena could be made) or -E2BIG (too large,
+ *   or b has no arenas). free: give a slot back, its pages already
+ *   dropped (MADV_DONTNEED) and its owner withdrawn. Normal context.
+ *  lookup: is addr inside an arena, and *ret_object the owner of its slot
+ *   (or NULL)? set_owner: the same for writers (slab lock held); false
+ *   when addr is not in an arena. Async-signal-safe / normal context.
+ *  fork_child: attach every arena of b again (fork.c, child). 0 or -errno.
+ *  fork_lock: fork.c holds the arena lock across fork().
+ */
+#define VC_ARENA_OBJ_MAX ((size_t)1 << 20)
+struct backend_ops;
+int vc_arena_get(const struct backend_ops *b);
+void vc_arena_put(const struct backend_ops *b);
+int vc_arena_alloc(const struct backend_ops *b, size_t len, void **ret_addr);
+void vc_arena_free(void *addr, size_t len);
+bool vc_arena_lookup(uintptr_t addr, struct vcache_object **ret_object);
+bool vc_arena_set_owner(uintptr_t addr, struct vcache_object *o);
+int vc_arena_fork_child(const struct backend_ops *b);
+void vc_arena_fork_lock(bool lock);
+
+/*
+ * slab.c: never-freed metadata (slab blocks, pagemap nodes) from large
+ * pools, so it costs a few mappings, not one per block or node. Zeroed,
+ * page aligned, len rounded up to pages. Slab lock held. NULL on failure.
+ */
+void *vc_meta_alloc(size_t len);
 
 /* slab.c: object handles live in never-freed memory. */
 struct vcache_object *vc_slab_alloc(void);

@@ -4,9 +4,12 @@
  *
  * An object's memory is a private anonymous mapping of whole pages, filled
  * by the callback before the backend starts managing it, then published to
- * the SIGBUS handler and marked volatile. The cache keeps the object until
- * vcache_object_remove(); handles are references on top of that, and the
- * memory goes when the object is both removed and unreferenced.
+ * the SIGBUS handler and marked volatile. Under backends with arenas
+ * (uffd, none), objects of up to VC_ARENA_OBJ_MAX bytes are slots of an
+ * arena instead (arena.c), filled through the backend's install(). The
+ * cache keeps the object until vcache_object_remove(); handles are
+ * references on top of that, and the memory goes when the object is both
+ * removed and unreferenced.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,20 +21,27 @@
 #include "internal.h"
 #include "shared.h"
 
-static unsigned int name_hash(const char *name)
+static uint32_t name_hash(const char *name)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
 
 	for (; *name; name++)
 		h = (h ^ (uint8_t)*name) * 16777619u;
-	return h % NAME_BUCKETS;
+	return h;
+}
+
+static struct vcache_object **name_bucket(struct vcache *c, const char *name)
+{
+	return &c->buckets[name_hash(name) & (c->nbuckets - 1)];
 }
 
 static struct vcache_object *name_find(struct vcache *c, const char *name)
 {
 	struct vcache_object *o;
 
-	for (o = c->buckets[name_hash(name)]; o; o = o->hash_next)
+	if (!c->nbuckets)
+		return NULL;
+	for (o = *name_bucket(c, name); o; o = o->hash_next)
 		if (strcmp(o->name, name) == 0)
 			return o;
 	return NULL;
@@ -39,12 +49,51 @@ static struct vcache_object *name_find(struct vcache *c, const char *name)
 
 static void name_unlink(struct vcache *c, struct vcache_object *o)
 {
-	struct vcache_object **p = &c->buckets[name_hash(o->name)];
+	struct vcache_object **p = name_bucket(c, o->name);
 
 	while (*p != o)
 		p = &(*p)->hash_next;
 	*p = o->hash_next;
 	o->hash_next = NULL;
+}
+
+/*
+ * Insert o (cache->lock held). The table doubles when it holds as many
+ * objects as buckets, so a lookup stays O(1) with a million objects;
+ * if the larger table cannot be allocated, chains just get longer. Only
+ * creation needs a table at all: -ENOMEM if not even the first one fits.
+ */
+static int name_insert(struct vcache *c, struct vcache_object *o)
+{
+	if (c->nobjects + 1 > c->nbuckets) {
+		size_t n = c->nbuckets ? 2 * c->nbuckets : NAME_BUCKETS_MIN;
+		struct vcache_object **t = calloc(n, sizeof(*t));
+
+		if (t) {
+			for (size_t i = 0; i < c->nbuckets; i++)
+				while (c->buckets[i]) {
+					struct vcache_object *x = c->buckets[i];
+					struct vcache_object **b;
+
+					c->buckets[i] = x->hash_next;
+					b = &t[name_hash(x->name) & (n - 1)];
+					x->hash_next = *b;
+					*b = x;
+				}
+			free(c->buckets);
+			c->buckets = t;
+			c->nbuckets = n;
+		} else if (!c->nbuckets) {
+			return -ENOMEM;
+		}
+	}
+	{
+		struct vcache_object **b = name_bucket(c, o->name);
+
+		o->hash_next = *b;
+		*b = o;
+	}
+	return 0;
 }
 
 /* Check offset/length against the object; chunks first..last overlap it. */
@@ -66,17 +115,25 @@ static void object_destroy(struct vcache_object *o)
 	if (o->shared) {
 		vc_shared_destroy(o); /* its mapping and memfd */
 		o->shared = NULL;
+	} else if (o->data && o->in_arena) {
+		/*
+		 * Memory back now, and the slot starts with missing pages for
+		 * the next object (install() keeps present ones: arena.c).
+		 */
+		(void)vc_mem_advise(o->data, o->map_size, MADV_DONTNEED);
+		vc_arena_free(o->data, o->map_size);
 	} else if (o->data) {
 		o->cache->backend->detach(o->data, o->map_size);
 		vc_mem_unmap(o->data, o->map_size);
 	}
 	vc_idle_forget_object(o);
-	free((void *)o->chunks);
-	free(o->deadline);
+	free((void *)o->chunks); /* with the deadlines and the name */
 	pthread_mutex_destroy(&o->lock);
 	o->chunks = NULL;
 	o->deadline = NULL;
+	o->name = NULL;
 	o->data = NULL;
+	o->in_arena = false;
 	vc_slab_free(o);
 }
 
@@ -115,18 +172,100 @@ static int object_fill(struct vcache_object *o)
 }
 
 /*
- * Zeroed memory in whole cache lines: the chunk states and deadlines are
- * written by every pin and unpin, and two objects' arrays sharing a line
- * would make threads pinning different objects slow each other down.
+ * An arena slot is attached already (userfaultfd: a plain write into one
+ * of its missing pages raises SIGBUS), so the callback writes every chunk
+ * into a buffer and the backend installs the whole object in one call
+ * (UFFDIO_COPY), as a regeneration would. Normal context, like
+ * object_fill(), so the buffer comes from the heap (page aligned, as
+ * UFFDIO_COPY wants its source): not the scratch pool, whose reserved
+ * slots other creations wait for, which a slow callback would hold.
  */
-static void *zalloc_lines(size_t bytes)
+static int object_fill_install(struct vcache_object *o)
 {
-	size_t len = (bytes + VC_CACHE_LINE - 1) & ~(size_t)(VC_CACHE_LINE - 1);
-	void *p = aligned_alloc(VC_CACHE_LINE, len);
+	uint8_t *buf;
+	int err = 0;
 
-	if (p)
-		memset(p, 0, len);
-	return p;
+	buf = aligned_alloc(vc_page_size, o->map_size);
+	if (!buf)
+		return -ENOMEM;
+	vc_sigbus_open();
+	for (size_t i = 0; i < o->nchunks && err == 0; i++) {
+		err = o->regen(o, buf + chunk_offset(o, i), chunk_offset(o, i),
+			       chunk_length(o, i), o->userdata);
+		if (err > 0 || err < -4095)
+			err = -EIO;
+	}
+	vc_sigbus_close();
+	if (err == 0) {
+		/* Past size is not the callback's; zero as regen.c does. */
+		memset(buf + o->size, 0, o->map_size - o->size);
+		err = o->cache->backend->install(o->data, buf, o->map_size);
+	}
+	free(buf);
+	return err;
+}
+
+/*
+ * Arena objects: a slot instead of a mapping (arena.c), filled through
+ * install(), no attach (the arena is). Marking it volatile fails with
+ * EINVAL only if the program locked the arena since (mlockall
+ * (MCL_CURRENT)): unlock the object's range, as object_setup() does for a
+ * new mapping, and try again. -E2BIG/-ENOMEM: no slot, use a mapping.
+ */
+static int object_setup_arena(struct vcache *c, struct vcache_object *o)
+{
+	void *data = NULL;
+	int err;
+
+	err = vc_arena_alloc(c->backend, o->map_size, &data);
+	if (err < 0)
+		return err;
+	o->data = data;
+	o->in_arena = true;
+	err = object_fill_install(o);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < o->nchunks; i++)
+		atomic_store(&o->chunks[i], CHUNK_VOLATILE);
+	err = c->backend->mark_volatile(data, o->map_size);
+	if (err == -EINVAL && vc_mem_unlock(data, o->map_size) == 0)
+		err = c->backend->mark_volatile(data, o->map_size);
+	if (err < 0)
+		return err;
+	return vc_slab_publish(o, (uintptr_t)data, (uintptr_t)data + o->map_size);
+}
+
+static size_t lines(size_t bytes)
+{
+	return (bytes + VC_CACHE_LINE - 1) & ~(size_t)(VC_CACHE_LINE - 1);
+}
+
+/*
+ * The per-object arrays and the name in one zeroed allocation of whole
+ * cache lines: chunk states, then deadlines (each from a line boundary),
+ * then the name. One allocation, not three, and the name out of the
+ * never-freed handle, keep the metadata near 600 bytes for an object of
+ * 16 chunks. The states and deadlines are written by every pin and
+ * unpin: two objects' arrays sharing a line would make threads pinning
+ * different objects slow each other down.
+ */
+static int object_meta_alloc(struct vcache_object *o, const char *name)
+{
+	size_t a = lines(o->nchunks * sizeof(*o->chunks));
+	size_t d = lines(o->nchunks * sizeof(*o->deadline));
+	size_t n = strlen(name) + 1;
+	uint8_t *p;
+
+	if (o->nchunks > SIZE_MAX / 32)
+		return -ENOMEM;
+	p = aligned_alloc(VC_CACHE_LINE, lines(a + d + n));
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, a + d);
+	o->chunks = (_Atomic uint64_t *)p;
+	o->deadline = (uint64_t *)(p + a);
+	o->name = memcpy(p + a + d, name, n);
+	return 0;
 }
 
 static int object_setup(struct vcache *c, struct vcache_object *o,
@@ -143,17 +282,21 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	o->nchunks = (size + chunk_size - 1) / chunk_size;
 	o->regen = regen;
 	o->userdata = userdata;
-	strcpy(o->name, name);
-	o->chunks = zalloc_lines(o->nchunks * sizeof(*o->chunks));
-	o->deadline = zalloc_lines(o->nchunks * sizeof(*o->deadline));
-	if (!o->chunks || !o->deadline)
-		return -ENOMEM;
+	err = object_meta_alloc(o, name);
+	if (err < 0)
+		return err;
 	err = vc_scratch_reserve(chunk_size < o->map_size ? chunk_size
 						       : o->map_size);
 	if (err < 0)
 		return err;
 	if (o->shared)
 		return vc_shared_setup(o); /* maps the memfd (shared.c) */
+	if (c->backend->arena && o->map_size <= VC_ARENA_OBJ_MAX) {
+		err = object_setup_arena(c, o);
+		/* No arena to be had (address space): a mapping may work. */
+		if (o->data || (err != -E2BIG && err != -ENOMEM))
+			return err;
+	}
 	vc_purge_before_alloc(c, o->map_size); /* soft: room first */
 	if (vc_mem_map(o->map_size, PROT_READ | PROT_WRITE, &data) < 0)
 		return -ENOMEM;
@@ -249,8 +392,10 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	o->shared = sh;
 	pthread_mutex_init(&o->lock, NULL);
 	o->data = NULL;
+	o->in_arena = false;
 	o->chunks = NULL;
 	o->deadline = NULL;
+	o->name = NULL;
 	o->pending = 0;
 	o->refs = 1;
 	o->in_cache = true;
@@ -271,16 +416,11 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	}
 
 	pthread_mutex_lock(&cache->lock);
-	if (name_find(cache, name)) {
+	err = name_find(cache, name) ? -EEXIST : name_insert(cache, o);
+	if (err < 0) {
 		pthread_mutex_unlock(&cache->lock);
 		object_destroy(o);
-		return -EEXIST;
-	}
-	{
-		unsigned int h = name_hash(name);
-
-		o->hash_next = cache->buckets[h];
-		cache->buckets[h] = o;
+		return err;
 	}
 	o->next = cache->objects;
 	if (o->next)

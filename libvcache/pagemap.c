@@ -8,12 +8,15 @@
  * number, shaped like the CPU's page tables: 9 bits per level, six levels
  * (54 bits, more than any user page number), a leaf slot per page holding
  * the owner. A lookup is six dependent atomic loads whatever the number
- * of objects. Nodes are one page each, mmap()ed when first needed (normal
- * context, under the slab lock) and never freed, so a reader can never
+ * of objects. Nodes are one page each, taken from the slab's metadata
+ * pools when first needed (normal context, under the slab lock: one
+ * mapping per 8 MiB of nodes, not one per node) and never freed, so a reader can never
  * follow a pointer into freed memory; a slot is set after its object is
  * fully set up and cleared before it is torn down, and the reader checks
  * the object's own region afterwards anyway (slab.c). Cost: 8 bytes per
  * object page plus the interior nodes (about 0.2% of object memory).
+ * Objects carved from arenas (arena.c) are not in the tree: their arena's
+ * slot table costs 8 bytes per object instead.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,14 +53,11 @@ static struct node *leaf_for(struct vc_pagemap *m, uintptr_t key, bool create)
 							 memory_order_acquire);
 
 		if (!next) {
-			void *p = NULL;
-
 			if (!create)
 				return NULL;
-			if (vc_mem_map(sizeof(*next), PROT_READ | PROT_WRITE,
-				       &p) < 0)
+			next = vc_meta_alloc(sizeof(*next));
+			if (!next)
 				return NULL;
-			next = p;
 			/* Zero-filled by the kernel: publish it. */
 			atomic_store_explicit(s, next, memory_order_release);
 		}

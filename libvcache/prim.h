@@ -100,6 +100,24 @@ static inline int vc_mem_map(size_t len, int prot, void **ret_addr)
 }
 
 /*
+ * Reserve len bytes of address space: a private anonymous mapping with
+ * PROT_NONE and MAP_NORESERVE, so it costs no memory, no overcommit
+ * charge and (even under mlockall(MCL_FUTURE)) no population until parts
+ * of it are made accessible with vc_mem_protect(). *ret_addr or -errno.
+ * Not AS-safe by contract (arena.c, normal context).
+ */
+static inline int vc_mem_reserve(size_t len, void **ret_addr)
+{
+	void *p = mmap(NULL, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*ret_addr = p;
+	return 0;
+}
+
+/*
  * Map len bytes of the file fd from offset off (page aligned) MAP_SHARED:
  * what other processes mapping the file see, this one sees. 0 and
  * *ret_addr, or -errno. Not AS-safe (like vc_mem_map()).

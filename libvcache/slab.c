@@ -4,10 +4,14 @@
  *
  * The SIGBUS handler must find the object owning a faulting address without
  * locks or allocation, and must never read freed memory. Handles therefore
- * live in blocks that are mmap()ed once and never unmapped. Both lookups -
+ * live in blocks that are allocated once and never freed, carved from
+ * large pools (vc_meta_alloc()) so they cost a mapping per 8 MiB, not one
+ * per block. Both lookups -
  * address to object for the handler, "is this a handle of ours" for every
  * public call - go through radix trees over page numbers (pagemap.c), in
- * constant time whatever the number of objects; a found object's region
+ * constant time whatever the number of objects (objects in arenas are
+ * found through their arena's slot table instead: arena.c); a found
+ * object's region
  * (atomics) is checked again, and a stale handle still points at readable
  * memory whose magic says "dead", which is how -ESTALE is detected without
  * undefined behaviour. Free handles are
@@ -22,8 +26,10 @@
 
 #include "internal.h"
 
-#define SLAB_PER_BLOCK 64
-#define SLAB_MAX_BLOCKS 4096 /* 262144 live objects per process */
+#define SLAB_PER_BLOCK 256
+#define SLAB_MAX_BLOCKS 16384 /* 4,194,304 live objects per process */
+/* Metadata pools: one mapping per 8 MiB of blocks and pagemap nodes. */
+#define META_POOL ((size_t)8 << 20)
 
 static struct vcache_object *_Atomic blocks[SLAB_MAX_BLOCKS];
 static _Atomic size_t nblocks;
@@ -31,6 +37,26 @@ static pthread_mutex_t slab_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct vcache_object *free_head, *free_tail;
 static struct vc_pagemap owners;      /* object page -> object */
 static struct vc_pagemap slab_blocks; /* slab page -> its block */
+static uint8_t *meta_next, *meta_end;
+
+void *vc_meta_alloc(size_t len)
+{
+	void *p = NULL;
+
+	len = (len + vc_page_size - 1) & ~(vc_page_size - 1);
+	if ((size_t)(meta_end - meta_next) < len) {
+		size_t pool = len > META_POOL ? len : META_POOL;
+
+		/* The rest of the old pool is left unused (never touched). */
+		if (vc_mem_map(pool, PROT_READ | PROT_WRITE, &p) < 0)
+			return NULL;
+		meta_next = p;
+		meta_end = meta_next + pool;
+	}
+	p = meta_next;
+	meta_next += len;
+	return p;
+}
 
 void vc_slab_lock(void)
 {
@@ -46,19 +72,16 @@ static int slab_grow(void)
 {
 	size_t n = atomic_load(&nblocks);
 	struct vcache_object *b;
-	void *p = NULL;
 
 	if (n == SLAB_MAX_BLOCKS)
 		return -ENOMEM;
-	if (vc_mem_map(SLAB_PER_BLOCK * sizeof(*b), PROT_READ | PROT_WRITE,
-		       &p) < 0)
+	b = vc_meta_alloc(SLAB_PER_BLOCK * sizeof(*b));
+	if (!b)
 		return -ENOMEM;
-	b = p;
+	/* On failure the block stays unused in its pool (never freed). */
 	if (vc_pagemap_set(&slab_blocks, (uintptr_t)b,
-			   SLAB_PER_BLOCK * sizeof(*b), b) < 0) {
-		vc_mem_unmap(b, SLAB_PER_BLOCK * sizeof(*b));
+			   SLAB_PER_BLOCK * sizeof(*b), b) < 0)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < SLAB_PER_BLOCK; i++) {
 		atomic_init(&b[i].magic, OBJ_MAGIC_DEAD);
 		b[i].free_next = NULL;
@@ -132,6 +155,12 @@ int vc_slab_publish(struct vcache_object *o, uintptr_t start, uintptr_t end)
 	int err;
 
 	vc_slab_lock();
+	if (vc_arena_set_owner(start, o)) {
+		atomic_store(&o->region_end, end);
+		atomic_store(&o->region_start, start);
+		vc_slab_unlock();
+		return 0;
+	}
 	err = vc_pagemap_set(&owners, start, end - start, o);
 	if (err < 0) {
 		vc_pagemap_set(&owners, start, end - start, NULL);
@@ -154,7 +183,8 @@ void vc_slab_withdraw(struct vcache_object *o)
 	if (!start)
 		return;
 	vc_slab_lock();
-	vc_pagemap_set(&owners, start, end - start, NULL);
+	if (!vc_arena_set_owner(start, NULL))
+		vc_pagemap_set(&owners, start, end - start, NULL);
 	vc_slab_unlock();
 }
 
@@ -164,9 +194,11 @@ void vc_slab_withdraw(struct vcache_object *o)
  */
 struct vcache_object *vc_slab_find(uintptr_t addr)
 {
-	struct vcache_object *o = vc_pagemap_get(&owners, addr);
+	struct vcache_object *o = NULL;
 	uintptr_t start;
 
+	if (!vc_arena_lookup(addr, &o))
+		o = vc_pagemap_get(&owners, addr);
 	if (!o)
 		return NULL;
 	start = atomic_load(&o->region_start);
