@@ -39,9 +39,10 @@
 /* Bytes held non-volatile by idle delays, every cache of the process. */
 static _Atomic int64_t held;
 
-void vc_idle_held(int64_t bytes)
+void vc_idle_held(struct vcache *c, int64_t bytes)
 {
 	atomic_fetch_add(&held, bytes);
+	atomic_fetch_add(&c->held_bytes, bytes);
 }
 
 bool vc_idle_may_hold(size_t bytes)
@@ -56,7 +57,7 @@ void vc_idle_deadline_set(struct vcache_object *o, size_t i, uint64_t when)
 {
 	if (!o->deadline[i]) {
 		o->pending++;
-		vc_idle_held((int64_t)chunk_map_length(o, i));
+		vc_idle_held(o->cache, (int64_t)chunk_map_length(o, i));
 	}
 	o->deadline[i] = when;
 }
@@ -67,7 +68,7 @@ void vc_idle_deadline_clear(struct vcache_object *o, size_t i)
 		return;
 	o->deadline[i] = 0;
 	o->pending--;
-	vc_idle_held(-(int64_t)chunk_map_length(o, i));
+	vc_idle_held(o->cache, -(int64_t)chunk_map_length(o, i));
 }
 
 /* The object is going away: what it held no longer counts. */
@@ -77,7 +78,7 @@ void vc_idle_forget_object(struct vcache_object *o)
 		return;
 	for (size_t i = 0; i < o->nchunks; i++) {
 		if (atomic_load(&o->chunks[i]) & CHUNK_REMARK)
-			vc_idle_held(-(int64_t)chunk_map_length(o, i));
+			vc_idle_held(o->cache, -(int64_t)chunk_map_length(o, i));
 		vc_idle_deadline_clear(o, i);
 	}
 }
@@ -103,7 +104,7 @@ bool vc_idle_defer_remark(struct vcache_object *o, size_t i)
 		return true; /* counted already */
 	if (!vc_idle_may_hold(len))
 		return false;
-	vc_idle_held((int64_t)len);
+	vc_idle_held(c, (int64_t)len);
 	atomic_fetch_add(&o->remarks, 1);
 	atomic_fetch_or(&o->chunks[i], CHUNK_REMARK);
 	/* The first of a batch sets the time and wakes the thread. */
@@ -202,6 +203,13 @@ void vc_idle_flush(struct vcache *c)
 {
 	bool retry = false;
 
+	/*
+	 * Nothing held (no deadline, no REMARK chunk): nothing to walk. A
+	 * process with a million idle objects must not lock each of them on
+	 * every pressure event while its creations wait for the cache lock.
+	 */
+	if (atomic_load(&c->held_bytes) <= 0)
+		return;
 	for (struct vcache_object *o = c->objects; o; o = o->next)
 		(void)vc_idle_expire_object(o, UINT64_MAX, true, &retry);
 	/* Chunks busy meanwhile: the thread retries them. */

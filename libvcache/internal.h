@@ -164,6 +164,14 @@ struct vcache {
 	_Atomic bool idle_alive;
 	_Atomic uint64_t remark_due;
 	sem_t idle_sem;
+	/*
+	 * Bytes of this cache held by idle delays and REMARK chunks (the
+	 * process-wide sum is idle.c's cap), and how many of its objects are
+	 * purge-first or shared (purge.c): a pressure pass skips a cache
+	 * with neither instead of walking every object.
+	 */
+	_Atomic int64_t held_bytes;
+	_Atomic size_t nurgent;
 
 	/* Counters, updated from any context. */
 	_Atomic uint64_t purges;
@@ -363,7 +371,7 @@ uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now,
 bool vc_idle_defer_remark(struct vcache_object *o, size_t i); /* AS-safe */
 void vc_idle_flush(struct vcache *c); /* c->lock held */
 bool vc_idle_may_hold(size_t bytes); /* AS-safe */
-void vc_idle_held(int64_t bytes);    /* AS-safe */
+void vc_idle_held(struct vcache *c, int64_t bytes); /* AS-safe */
 void vc_idle_deadline_set(struct vcache_object *o, size_t i, uint64_t when);
 void vc_idle_deadline_clear(struct vcache_object *o, size_t i);
 void vc_idle_forget_object(struct vcache_object *o);
@@ -393,6 +401,8 @@ void *vc_sigsegv_lookup(uintptr_t addr); /* async-signal-safe */
 
 /* purge.c */
 size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end);
+void vc_purge_order_add(struct vcache_object *o);  /* cache->lock held */
+void vc_purge_order_del(struct vcache_object *o);  /* cache->lock held */
 int vc_purge_attach(struct vcache *c);
 void vc_purge_before_alloc(struct vcache *c, size_t bytes);
 void vc_purge_detach(struct vcache *c);

@@ -142,6 +142,7 @@ void vc_object_release(struct vcache_object *o)
 {
 	struct vcache *c = o->cache;
 
+	vc_purge_order_del(o);
 	if (o->prev)
 		o->prev->next = o->next;
 	else
@@ -426,6 +427,7 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	if (o->next)
 		o->next->prev = o;
 	cache->objects = o;
+	vc_purge_order_add(o);
 	cache->nobjects++;
 	pthread_mutex_unlock(&cache->lock);
 	/* Faults hand regenerated chunks to the idle thread (idle.c). */

@@ -149,9 +149,32 @@ _public_ ssize_t vcache_purge(vcache_object *object)
 	return (ssize_t)purge_whole(object);
 }
 
+/*
+ * Objects a pressure pass on a kernel backend purges itself (see the
+ * top): purge-first and shared ones, counted per cache so that a pass
+ * over a cache with none of them does not walk every object.
+ */
+static bool urgent(const struct vcache_object *o, int priority)
+{
+	return o->shared || rank(priority) == 0;
+}
+
+void vc_purge_order_add(struct vcache_object *o)
+{
+	if (urgent(o, atomic_load(&o->priority)))
+		atomic_fetch_add(&o->cache->nurgent, 1);
+}
+
+void vc_purge_order_del(struct vcache_object *o)
+{
+	if (urgent(o, atomic_load(&o->priority)))
+		atomic_fetch_sub(&o->cache->nurgent, 1);
+}
+
 _public_ int vcache_object_set_priority(vcache_object *object, int priority)
 {
 	int err = vc_object_check(object);
+	int old;
 
 	if (err < 0)
 		return err;
@@ -159,7 +182,10 @@ _public_ int vcache_object_set_priority(vcache_object *object, int priority)
 	    priority != VCACHE_PRIORITY_PURGE_FIRST &&
 	    priority != VCACHE_PRIORITY_KEEP)
 		return -EINVAL;
-	atomic_store(&object->priority, priority);
+	old = atomic_exchange(&object->priority, priority);
+	if (urgent(object, old) != urgent(object, priority))
+		atomic_fetch_add(&object->cache->nurgent,
+				 urgent(object, priority) ? 1 : (size_t)-1);
 	return 0;
 }
 
@@ -269,6 +295,8 @@ static void on_pressure(const struct vc_pressure_event *ev, void *userdata)
 		/* Kernel backends reclaim by themselves: see above. */
 		unsigned int max = c->backend->id == VCACHE_BACKEND_SOFT ? 2 : 0;
 
+		if (max == 0 && !atomic_load(&c->nurgent))
+			continue;
 		if (c->backend->purge && collect(c, max, &list, &n, &cap) < 0)
 			break;
 	}

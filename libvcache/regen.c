@@ -131,7 +131,7 @@ void vc_chunk_release(struct vcache_object *o, size_t i, uint64_t clear)
 	if (old & clear & CHUNK_REMARK) {
 		/* Handed back or pinned: no longer held by the delay. */
 		atomic_fetch_sub(&o->remarks, 1);
-		vc_idle_held(-(int64_t)chunk_map_length(o, i));
+		vc_idle_held(o->cache, -(int64_t)chunk_map_length(o, i));
 	}
 	if (old & CHUNK_WAITERS)
 		(void)vc_futex_wake_all(state_flags_word(st));
