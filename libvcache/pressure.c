@@ -169,6 +169,33 @@ static int read_u64(const char *dir, const char *file, uint64_t *ret)
 	return 0;
 }
 
+/* The sum of the values of keys in a flat keyed file ("key N" lines). */
+static int read_keys(const char *dir, const char *file,
+		     const char *const *keys, uint64_t *ret)
+{
+	char path[PATH_MAX + 64], buf[8192];
+	uint64_t sum = 0;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	err = read_file(path, buf, sizeof(buf));
+	if (err < 0)
+		return err;
+	for (const char *const *k = keys; *k; k++) {
+		size_t n = strlen(*k);
+		const char *p = buf;
+
+		while (p && !(strncmp(p, *k, n) == 0 && p[n] == ' '))
+			if ((p = strchr(p, '\n')))
+				p++;
+		if (!p)
+			return -ENOENT;
+		sum += strtoull(p + n + 1, NULL, 10);
+	}
+	*ret = sum;
+	return 0;
+}
+
 static bool dir_has(const char *dir, const char *file)
 {
 	char path[PATH_MAX + 64];
@@ -398,6 +425,37 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
 		ev->headroom = headroom;
 }
 
+/*
+ * The idle delays' share of one scope: half of what the kernel could
+ * still give (free plus what it reclaims without swap: file and
+ * lazy-free pages) beyond two margins. Memory the delays hold is counted
+ * as givable: it is what the cap is about. What is left when the delays
+ * are full is a margin plus half the rest, which the kernel can reclaim.
+ */
+static void room_cap(uint64_t room, uint64_t margin,
+		     struct vc_pressure_event *ev)
+{
+	uint64_t held = vc_idle_held_bytes();
+	uint64_t cap;
+
+	room = room > UINT64_MAX - held ? UINT64_MAX : room + held;
+	cap = room > 2 * margin ? (room - 2 * margin) / 2 : 0;
+	if (cap < ev->cap)
+		ev->cap = cap;
+}
+
+/* File and lazy-free pages of the group: reclaimable without swap. */
+static int group_reclaimable(const struct scope *s, uint64_t *ret)
+{
+	static const char *const v1[] = { "total_inactive_file",
+					  "total_active_file", NULL };
+	static const char *const v2[] = { "inactive_file", "active_file",
+					  NULL };
+
+	return read_keys(s->cg, "memory.stat", s->version == 1 ? v1 : v2,
+			 ret);
+}
+
 static void sample(const struct scope *s, bool event,
 		   struct vc_pressure_event *ev, bool *ret_tight)
 {
@@ -407,9 +465,10 @@ static void sample(const struct scope *s, bool event,
 	ev->level = VCACHE_PRESSURE_NONE;
 	ev->want = 0;
 	ev->headroom = UINT64_MAX;
+	ev->cap = UINT64_MAX;
 	*ret_tight = false;
 	if (s->limit != UINT64_MAX) {
-		uint64_t usage, m = margin_for(s->limit);
+		uint64_t usage, file, m = margin_for(s->limit);
 
 		if (read_u64(s->cg, s->version == 1 ? "memory.usage_in_bytes" :
 			     "memory.current", &usage) == 0) {
@@ -417,6 +476,10 @@ static void sample(const struct scope *s, bool event,
 
 			judge(h, m, event, ev);
 			*ret_tight |= h < 4 * m;
+			/* Without the split, only the free part counts. */
+			if (group_reclaimable(s, &file) < 0 || file > usage)
+				file = 0;
+			room_cap(h + file, m, ev);
 		}
 	}
 	if (avail != UINT64_MAX && total != UINT64_MAX) {
@@ -424,6 +487,8 @@ static void sample(const struct scope *s, bool event,
 
 		judge(avail, m, event && s->limit == UINT64_MAX, ev);
 		*ret_tight |= avail < 4 * m;
+		/* MemAvailable counts the file LRU, lazy-free pages included. */
+		room_cap(avail, m, ev);
 	}
 }
 
@@ -498,9 +563,9 @@ static void *watch_main(void *arg)
 		sample(&s, why != NULL, &ev, &tight);
 		ev.why = why ? why : "poll";
 		atomic_store(&cur_level, ev.level);
-		atomic_store(&delay_cap, ev.level == VCACHE_PRESSURE_NONE ?
-						 ev.headroom / 4 : 0);
-		if (ev.level != VCACHE_PRESSURE_NONE && ev.want)
+		atomic_store(&delay_cap, ev.cap);
+		ev.flush = vc_idle_held_bytes() > ev.cap;
+		if ((ev.level != VCACHE_PRESSURE_NONE && ev.want) || ev.flush)
 			notify(&ev);
 		timeout = tight || ev.level ? 100 : 1000;
 		/* Moved to another cgroup? Watch that one instead. */
@@ -537,6 +602,8 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 		ev->level = VCACHE_PRESSURE_NONE;
 		ev->want = 0;
 		ev->headroom = atomic_load(&last_room);
+		ev->cap = atomic_load(&delay_cap);
+		ev->flush = false;
 		ev->why = "allocation";
 		return;
 	}
@@ -546,6 +613,8 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 		s.limit = s.limit > extra ? s.limit - extra : 0;
 	sample(&s, false, ev, &tight);
 	ev->why = "allocation";
+	/* The library is about to fill memory itself: no delay stays. */
+	ev->flush = true;
 	/* Room left before the comfortable zone ends (4 margins). */
 	{
 		uint64_t m = margin_for(s.limit != UINT64_MAX ? s.limit + extra :

@@ -20,6 +20,7 @@
 #ifndef VCACHE_PRESSURE_H
 #define VCACHE_PRESSURE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vcache.h"
@@ -28,6 +29,8 @@ struct vc_pressure_event {
 	int level;         /* VCACHE_PRESSURE_* */
 	uint64_t headroom; /* bytes left in the tightest scope */
 	uint64_t want;     /* bytes to free to be comfortable again */
+	uint64_t cap;      /* bytes the idle delays may hold (pressure.c) */
+	bool flush;        /* they hold more: end every delay now */
 	const char *why;   /* static: which source woke the watcher */
 };
 
@@ -53,9 +56,11 @@ void vc_pressure_resume(void);
 int vc_pressure_level(void);
 
 /*
- * Bytes the idle delays of the process may hold (idle.c): a quarter of
- * the headroom at the last look while the level is NONE, 0 otherwise;
- * UINT64_MAX before the first look (or without a watcher).
+ * Bytes the idle delays of the process may hold (idle.c), from the last
+ * look: half of what the kernel could still give in the tightest scope
+ * (free memory plus its file and lazy-free pages, which it reclaims
+ * without swap, plus what the delays hold) beyond two margins, whatever
+ * the level; UINT64_MAX before the first look (or without a watcher).
  * Async-signal-safe.
  */
 uint64_t vc_pressure_delay_cap(void);
