@@ -373,10 +373,16 @@ struct vcache_options {
  * again soon costs no system call, and regenerated chunks are handed back
  * in batches. Memory inside the delay cannot be reclaimed (without swap it
  * is dirty anonymous memory), so the delay gives way to memory pressure:
- * the bytes the process holds inside delays stay under a quarter of the
- * headroom the pressure watcher last saw (none at all while
- * vcache_pressure() reports pressure; the delay is skipped for an unpin
- * that would pass it), and a pressure event ends every delay at once.
+ * the bytes the process holds inside delays stay under a cap the pressure
+ * watcher sets at each look from what the kernel could still give in the
+ * tightest scope (free memory plus what it reclaims without swap: file
+ * and volatile pages, plus what the delays hold) less two margins of 1/8
+ * of the limit each, halved while the scope is reclaiming (less than a
+ * margin free); the delay is skipped for an unpin that would pass the
+ * cap, and a look that finds the delays holding more than the cap ends
+ * every delay at once. So a group at its limit whose memory is mostly
+ * volatile keeps its hot objects inside the delay, and plain memory
+ * growing towards the limit ends the delays.
  * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
  * (with idle_delay_ms 0, else -EINVAL) makes chunks volatile at their
  * last unpin, as strict mode does without purging them.

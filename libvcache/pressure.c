@@ -426,20 +426,28 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
 }
 
 /*
- * The idle delays' share of one scope: half of what the kernel could
- * still give (free plus what it reclaims without swap: file and
- * lazy-free pages) beyond two margins. Memory the delays hold is counted
- * as givable: it is what the cap is about. What is left when the delays
- * are full is a margin plus half the rest, which the kernel can reclaim.
+ * The idle delays' share of one scope, from room: what the kernel could
+ * still give (free memory plus what it reclaims without swap: file and
+ * lazy-free pages), with what the delays hold counted as givable, since
+ * that is what the cap is about. Two margins of it always stay
+ * reclaimable, for the watcher to see a burst coming and end the delays.
+ * While the scope has a margin free (not reclaiming: level NONE or LOW)
+ * the delays may hold the rest: holding costs no reclaim then. Once it
+ * reclaims (free below a margin), half of the rest: every byte held is
+ * one the kernel must find among the other volatile pages, and measured
+ * in bench-pressure at 100% of the data, holding all of it doubled the
+ * regenerations of a uniform workload (bench/README.md, issue 8).
  */
-static void room_cap(uint64_t room, uint64_t margin,
+static void room_cap(uint64_t room, uint64_t free, uint64_t margin,
 		     struct vc_pressure_event *ev)
 {
 	uint64_t held = vc_idle_held_bytes();
 	uint64_t cap;
 
 	room = room > UINT64_MAX - held ? UINT64_MAX : room + held;
-	cap = room > 2 * margin ? (room - 2 * margin) / 2 : 0;
+	cap = room > 2 * margin ? room - 2 * margin : 0;
+	if (free < margin)
+		cap /= 2;
 	if (cap < ev->cap)
 		ev->cap = cap;
 }
@@ -479,7 +487,7 @@ static void sample(const struct scope *s, bool event,
 			/* Without the split, only the free part counts. */
 			if (group_reclaimable(s, &file) < 0 || file > usage)
 				file = 0;
-			room_cap(h + file, m, ev);
+			room_cap(h + file, h, m, ev);
 		}
 	}
 	if (avail != UINT64_MAX && total != UINT64_MAX) {
@@ -488,7 +496,7 @@ static void sample(const struct scope *s, bool event,
 		judge(avail, m, event && s->limit == UINT64_MAX, ev);
 		*ret_tight |= avail < 4 * m;
 		/* MemAvailable counts the file LRU, lazy-free pages included. */
-		room_cap(avail, m, ev);
+		room_cap(avail, avail, m, ev);
 	}
 }
 

@@ -141,14 +141,15 @@ END_TEST
 
 /*
  * Memory inside an idle delay is not reclaimable (dirty anonymous memory,
- * no swap): a pressure event must end the delay (vcache.h, "The idle
+ * no swap): as other memory fills the group, the watcher's cap falls
+ * below what the delay holds and must end it (vcache.h, "The idle
  * delay"). The delay here is an hour, so only the pressure watcher can
  * hand the chunks back; the child then allocates past the limit, which
  * only works if they really became volatile.
  */
 enum {
 	FLUSH_LIMIT_MB = 128,
-	FLUSH_OBJECT_MB = 8, /* under the delay cap: a quarter of the room */
+	FLUSH_OBJECT_MB = 8, /* under the delay cap of the empty group */
 };
 
 static uint64_t bytes_volatile(vcache *c)
@@ -190,17 +191,17 @@ static int flush_child(void *arg)
 	CHILD_CHECK(bytes_volatile(c) == 0);
 
 	/*
-	 * Fill the group a MiB at a time (paced, so the watcher keeps up)
-	 * until the watcher reports pressure, then wait for it to end the
-	 * delay. The filler stops 24 MiB short of the limit: the delayed
-	 * object alone can never be what pushes the group over.
+	 * Fill the group with plain memory a MiB at a time (paced, so the
+	 * watcher keeps up) until the delay ends. The filler stops 24 MiB
+	 * short of the limit (there the cap is 0: less than two margins of
+	 * 16 MiB are left): the delayed object alone can never be what
+	 * pushes the group over.
 	 */
 	filler = mmap(NULL, cap, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHILD_CHECK(filler != MAP_FAILED);
 	for (int waits = 0; bytes_volatile(c) < osize && waits < 6000;) {
-		if (vcache_pressure() == VCACHE_PRESSURE_NONE &&
-		    fill < cap - 24 * MiB) {
+		if (fill < cap - 24 * MiB) {
 			for (size_t i = 0; i < MiB; i += pagesz)
 				filler[fill + i] = 1;
 			fill += MiB;
