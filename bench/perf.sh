@@ -102,7 +102,22 @@ END {
 	printf "RESULT P5 vcache runs with an OOM kill in the group: %d of %d; LRU runs with one: %d\n", vc_oom, runs, lru_oom
 	printf "RESULT P3 pin with 100 ms idle delay: %d of %d pressure runs with an OOM kill\n", d100_oom, d100
 	printf "RESULT P5 pages with wrong content, all runs: %d\n", bad
-}' "$out/p5.txt" | tee -a "$out/summary.txt"
+	# For bench/plot.sh: one row per scenario.
+	csv = out "/p5.csv"
+	print "scenario,pin,optimistic,best_lru,budget,pin_ratio,opt_ratio,pin_d100" > csv
+	for (i = 1; i <= n; i++) {
+		s = order[i]; b = best[s]
+		printf "%s,%.1f,%.1f,%.1f,%s,%.3f,%.3f,%.1f\n", s, v[s, "vcache-pin"], v[s, "vcache-opt"], b, bestm[s], b ? v[s, "vcache-pin"] / b : 0, b ? v[s, "vcache-opt"] / b : 0, v[s, "pin-d100"] > csv
+	}
+}' out="$out" "$out/p5.txt" | tee -a "$out/summary.txt"
+# Where each vcache run's visit went (bench-pressure's split, rounds 1..).
+{
+	echo
+	echo "P5 per visit (vcache runs): time in pin / check / unpin (us), syscalls, chunks regenerated, share of visits at watcher level none/low/medium/critical"
+	awk '/^RESULT/ && / mode=(vcache-|pin-d100)/ {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		printf "  %-14s %-11s pin %8s check %8s unpin %7s syscalls %6s regen %5s levels %s\n", f["scenario"], f["mode"], f["pin_us"], f["check_us"], f["unpin_us"], f["syscalls"], f["regen_chunks"], f["levels"] }' "$out/p5.txt"
+} | tee -a "$out/summary.txt"
 
 {
 	echo
@@ -112,4 +127,9 @@ END {
 	grep -hE '^  RATIO|data: [1-9]' "$out/perf-cheap.txt" || true
 	grep -hE '^  RATIO|RESULT P6|data: [1-9]' "$out/scale.txt" || true
 } | tee -a "$out/summary.txt"
+if command -v gnuplot >/dev/null; then
+	bench/plot.sh "$out" "(commit $commit)" || true
+else
+	echo "(no gnuplot: no plots; scripts/deps.sh bench installs it)"
+fi
 echo "== all output in $out"
