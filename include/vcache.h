@@ -375,8 +375,10 @@ struct vcache_options {
  * is dirty anonymous memory), so the delay gives way to memory pressure:
  * the bytes the process holds inside delays stay under a cap the pressure
  * watcher sets at each look from what the kernel could still give in the
- * tightest scope (free memory plus what it reclaims without swap: file
- * and volatile pages, plus what the delays hold) less two margins of 1/8
+ * tightest scope (free memory plus what it reclaims without swap: in a
+ * memory cgroup the process's volatile pages still resident, as
+ * LazyFree in /proc/self/smaps_rollup; system-wide MemAvailable; plus
+ * what the delays hold) less two margins of 1/8
  * of the limit each, halved while the scope is reclaiming (less than a
  * margin free); the delay is skipped for an unpin that would pass the
  * cap, and a look that finds the delays holding more than the cap ends

@@ -168,33 +168,6 @@ static int read_u64(const char *dir, const char *file, uint64_t *ret)
 	return 0;
 }
 
-/* The sum of the values of keys in a flat keyed file ("key N" lines). */
-static int read_keys(const char *dir, const char *file,
-		     const char *const *keys, uint64_t *ret)
-{
-	char path[PATH_MAX + 64], buf[8192];
-	uint64_t sum = 0;
-	int err;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	err = read_file(path, buf, sizeof(buf));
-	if (err < 0)
-		return err;
-	for (const char *const *k = keys; *k; k++) {
-		size_t n = strlen(*k);
-		const char *p = buf;
-
-		while (p && !(strncmp(p, *k, n) == 0 && p[n] == ' '))
-			if ((p = strchr(p, '\n')))
-				p++;
-		if (!p)
-			return -ENOENT;
-		sum += strtoull(p + n + 1, NULL, 10);
-	}
-	*ret = sum;
-	return 0;
-}
-
 static bool dir_has(const char *dir, const char *file)
 {
 	char path[PATH_MAX + 64];
@@ -426,8 +399,9 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
 
 /*
  * The idle delays' share of one scope, from room: what the kernel could
- * still give (free memory plus what it reclaims without swap: file and
- * lazy-free pages), with what the delays hold counted as givable, since
+ * still give (free memory plus what it reclaims without swap: in a memory
+ * cgroup, this process's lazy-free pages; system-wide, MemAvailable),
+ * with what the delays hold counted as givable, since
  * that is what the cap is about. Two margins of it always stay
  * reclaimable, for the watcher to see a burst coming and end the delays.
  * While the scope has a margin free (not reclaiming: level NONE or LOW)
@@ -452,40 +426,31 @@ static void room_cap(uint64_t room, uint64_t free, uint64_t margin,
 }
 
 /*
- * File and lazy-free pages of the group: reclaimable without swap. Read
- * at most once a second and reused in between: a group at its limit
- * wakes the watcher tens of times a second (vmpressure events), and
- * reading memory.stat at every look, or even every 100 ms, doubled the
- * regenerations of an optimistic workload at 100% of its group in
- * bench-pressure (2.5 -> 4-5 chunks per visit, every run; once a second:
- * 2.5), presumably because reading it flushes the group's statistics,
- * which reclaim's list balancing reads. The headroom beside it is read
- * fresh at every look; a figure up to a second old can overstate what
- * is reclaimable by what was reclaimed meanwhile, which the two margins
- * and the halving while reclaiming leave room for.
+ * This process's lazy-free pages (LazyFree in /proc/self/smaps_rollup:
+ * anonymous pages marked MADV_FREE and still clean), which reclaim takes
+ * without swap. Read fresh at every look. Not the group's memory.stat
+ * (whose file and lazy-free counts would include other processes' page
+ * cache): reading that at every look (tens a second at the limit) or
+ * every 100 ms doubled the regenerations of an optimistic workload at
+ * 100% of its group in bench-pressure (2.5 -> 4-5 chunks per visit in
+ * every run), presumably because reading it flushes the group's
+ * statistics, which reclaim's list balancing reads; and reading it once
+ * a second let a hog growing meanwhile find the delays holding what the
+ * stale figure allowed (two OOM kills in 30 runs). Other processes' page
+ * cache is left out: the cap errs on the small side.
  */
-static int group_reclaimable(const struct scope *s, uint64_t *ret)
+static int self_lazyfree(uint64_t *ret)
 {
-	static const char *const v1[] = { "total_inactive_file",
-					  "total_active_file", NULL };
-	static const char *const v2[] = { "inactive_file", "active_file",
-					  NULL };
-	static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-	static uint64_t last_ns, last_bytes;
-	static char last_cg[PATH_MAX];
-	uint64_t now = vc_now_ns();
-	int err = 0;
+	char buf[4096], *p;
+	int err = read_file("/proc/self/smaps_rollup", buf, sizeof(buf));
 
-	pthread_mutex_lock(&cache_lock);
-	if (now - last_ns >= 1000000000ull || strcmp(last_cg, s->cg) != 0) {
-		err = read_keys(s->cg, "memory.stat", s->version == 1 ? v1 : v2,
-				&last_bytes);
-		last_ns = err < 0 ? 0 : now;
-		snprintf(last_cg, sizeof(last_cg), "%s", s->cg);
-	}
-	*ret = last_bytes;
-	pthread_mutex_unlock(&cache_lock);
-	return err;
+	if (err < 0)
+		return err;
+	p = strstr(buf, "\nLazyFree:");
+	if (!p)
+		return -ENOENT;
+	*ret = strtoull(p + strlen("\nLazyFree:"), NULL, 10) * 1024;
+	return 0;
 }
 
 static void sample(const struct scope *s, bool event,
@@ -508,8 +473,8 @@ static void sample(const struct scope *s, bool event,
 
 			judge(h, m, event, ev);
 			*ret_tight |= h < 4 * m;
-			/* Without the split, only the free part counts. */
-			if (group_reclaimable(s, &file) < 0 || file > usage)
+			/* Without the figure, only the free part counts. */
+			if (self_lazyfree(&file) < 0 || file > usage)
 				file = 0;
 			room_cap(h + file, h, m, ev);
 		}

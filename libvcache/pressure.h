@@ -58,9 +58,10 @@ int vc_pressure_level(void);
 /*
  * Bytes the idle delays of the process may hold (idle.c), from the last
  * look, in the tightest scope: what the kernel could still give (free
- * memory plus its file and lazy-free pages, which it reclaims without
- * swap, plus what the delays hold) beyond two margins; half of that while
- * the scope is reclaiming (less than a margin free). UINT64_MAX before
+ * memory plus what it reclaims without swap - in a cgroup the process's
+ * lazy-free pages - plus what the delays hold) beyond two margins; half
+ * of that while the scope is reclaiming (less than a margin free).
+ * UINT64_MAX before
  * the first look (or without a watcher). Async-signal-safe.
  */
 uint64_t vc_pressure_delay_cap(void);
