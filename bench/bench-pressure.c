@@ -717,6 +717,62 @@ static void print_result(enum mode mode, struct result *res)
 	print_result_line(mode, res);
 }
 
+/*
+ * --first-touch: the floor under any volatile scheme on a stock kernel.
+ * MADV_FREE (like MADV_COLD) clears the accessed bit of every page it
+ * keeps, so the first read of each page afterwards sets it again: read
+ * one word per page of the data size (objects x object size) after
+ * MADV_FREE, after MADV_COLD and after nothing, interleaved, first and
+ * second pass. No cgroup, no library.
+ */
+static int first_touch(unsigned int reps)
+{
+	static const char *const names[] = { "plain", "MADV_FREE", "MADV_COLD" };
+	static const int advice[] = { 0, MADV_FREE, MADV_COLD };
+	size_t size = cfg.objects * cfg.obj_size, page = bench_page_size();
+	double t[3][2][MAX_ROUNDS];
+	char a[32], b[32], c[32];
+
+	reps = reps > MAX_ROUNDS ? MAX_ROUNDS : reps;
+	for (unsigned int r = 0; r < reps; r++)
+		for (int k = 0; k < 3; k++) {
+			char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			volatile char sink = 0;
+
+			if (p == MAP_FAILED)
+				return -errno;
+			memset(p, 0x5a, size);
+			if (advice[k] && madvise(p, size, advice[k]) < 0)
+				return -errno;
+			for (int pass = 0; pass < 2; pass++) {
+				uint64_t t0 = bench_now_ns();
+
+				for (size_t off = 0; off < size; off += page)
+					sink += p[off];
+				t[k][pass][r] = (double)(bench_now_ns() - t0);
+			}
+			/* A page reclaim took (MADV_FREE) reads as 0. */
+			if (p[0] != 0x5a && advice[k] != MADV_FREE)
+				printf("  data: 1 bad\n");
+			munmap(p, size);
+		}
+	printf("# first touch: one word per page of %zu MiB, %u interleaved "
+	       "repetitions (median [min..max])\n", size / BENCH_MIB, reps);
+	for (int k = 0; k < 3; k++)
+		for (int pass = 0; pass < 2; pass++) {
+			struct bench_summary s = bench_summarize(t[k][pass], reps);
+
+			printf("  after %-9s pass %d: %s [%s..%s], %.0f ns per "
+			       "page\n", names[k], pass + 1,
+			       bench_fmt_ns(a, sizeof(a), s.median),
+			       bench_fmt_ns(b, sizeof(b), s.min),
+			       bench_fmt_ns(c, sizeof(c), s.max),
+			       s.median / (double)(size / page));
+		}
+	return 0;
+}
+
 static void usage(const char *argv0)
 {
 	printf("usage: %s [--mode vcache-pin|vcache-opt|plain-lru|plain-all]...\n"
@@ -726,7 +782,9 @@ static void usage(const char *argv0)
 	       "[--rounds N] [--skewed] [--cheap]\n"
 	       "  [--series FILE.csv] [--series-ms N] [--delay-ms N]\n"
 	       "  [--budget-pct P]... [--hog-pct P] [--hog-ramp-ms N] "
-	       "[--label NAME]\n", argv0);
+	       "[--label NAME]\n"
+	       "  [--first-touch]  (the read after MADV_FREE, no cgroup)\n",
+	       argv0);
 }
 
 int main(int argc, char **argv)
@@ -749,15 +807,16 @@ int main(int argc, char **argv)
 		{ "hog-pct", required_argument, NULL, 'H' },
 		{ "hog-ramp-ms", required_argument, NULL, 'R' },
 		{ "label", required_argument, NULL, 'L' },
+		{ "first-touch", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	unsigned int budget_pct[8], nbudgets = 0;
-	bool want[MODE_MAX] = { false }, any = false;
+	bool want[MODE_MAX] = { false }, any = false, touch = false;
 	const char *reason;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCS:T:D:P:H:R:L:h", opts,
+	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCS:T:D:P:H:R:L:Fh", opts,
 				NULL)) != -1) {
 		unsigned long v = optarg ? strtoul(optarg, NULL, 0) : 0;
 		int k;
@@ -796,6 +855,7 @@ int main(int argc, char **argv)
 		case 'H': cfg.hog_pct = v > 90 ? 90 : (unsigned int)v; break;
 		case 'R': cfg.hog_ramp_ms = (unsigned int)v; break;
 		case 'L': cfg.label = optarg; break;
+		case 'F': touch = true; break;
 		case 'S':
 			series = fopen(optarg, "we");
 			if (!series) {
@@ -826,6 +886,13 @@ int main(int argc, char **argv)
 
 	bench_print_context("bench-pressure: a cache larger than its memory "
 			    "limit", argc, argv);
+	if (touch) {
+		int r = first_touch(cfg.rounds);
+
+		if (r < 0)
+			printf("first touch: %s\n", strerror(-r));
+		return r < 0;
+	}
 	printf("# %u objects x %zu MiB = %zu MiB, chunk %zu KiB, memory cgroup "
 	       "limit %zu MiB, plain-lru budget %zu MiB, %u rounds\n",
 	       cfg.objects, cfg.obj_size / BENCH_MIB,
