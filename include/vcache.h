@@ -378,13 +378,13 @@ struct vcache_options {
  * tightest scope (free memory plus what it reclaims without swap: in a
  * memory cgroup the process's volatile pages still resident, as
  * LazyFree in /proc/self/smaps_rollup; system-wide MemAvailable; plus
- * what the delays hold) less two margins of 1/8
- * of the limit each, halved while the scope is reclaiming (less than a
- * margin free); the delay is skipped for an unpin that would pass the
- * cap, and a look that finds the delays holding more than the cap ends
- * every delay at once. So a group at its limit whose memory is mostly
- * volatile keeps its hot objects inside the delay, and plain memory
- * growing towards the limit ends the delays.
+ * what the delays hold) less two margins of 1/8 of the limit each, and
+ * 0 while the scope is reclaiming (less than a margin free); the delay
+ * is skipped for an unpin that would pass the cap, and a look that finds
+ * the delays holding more than the cap ends every delay at once. So a
+ * group under pressure but with a margin free, whose memory is mostly
+ * volatile, keeps its hot objects inside the delay; a group at its limit,
+ * or plain memory growing towards it, ends the delays.
  * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
  * (with idle_delay_ms 0, else -EINVAL) makes chunks volatile at their
  * last unpin, as strict mode does without purging them.

@@ -22,17 +22,16 @@
  * reclaim without swap. So the delay is pressure-aware: the bytes held by
  * every cache of the process (deadlines and REMARK chunks) stay under a
  * cap the pressure watcher sets from what the kernel could still give
- * (pressure.c: the free and reclaimable memory beyond two margins, half
- * of it while the group reclaims); an unpin or a fault that would pass it hands its chunks back
- * at once, and a look of the watcher that finds the delays holding more
- * than the new cap flushes every delay (purge.c on_pressure()).
+ * (pressure.c: the free and reclaimable memory beyond two margins, none
+ * while the group reclaims); an unpin or a fault that would pass it
+ * hands its chunks back at once, and a look of the watcher that finds the
+ * delays holding more than the new cap flushes every delay (purge.c
+ * on_pressure()).
  *
- * Why not "nothing at all under pressure": a group at its limit whose
- * memory is mostly volatile (a cache larger than the group) is under
- * pressure all the time, yet its reclaim has plenty to take; holding the
- * hot objects there is what keeps them (the kernel takes the cold
- * lazy-free pages instead) and saves a pin's probe and an unpin's
- * MADV_FREE per visit.
+ * Why not "nothing at all under pressure": a group near its limit whose
+ * memory is mostly volatile is under pressure (LOW) while it still has
+ * room, and its reclaim would have plenty to take; holding the hot
+ * objects there saves a pin's probe and an unpin's MADV_FREE per visit.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -406,10 +406,14 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
  * reclaimable, for the watcher to see a burst coming and end the delays.
  * While the scope has a margin free (not reclaiming: level NONE or LOW)
  * the delays may hold the rest: holding costs no reclaim then. Once it
- * reclaims (free below a margin), half of the rest: every byte held is
- * one the kernel must find among the other volatile pages, and measured
- * in bench-pressure at 100% of the data, holding all of it doubled the
- * regenerations of a uniform workload (bench/README.md, issue 8).
+ * reclaims (free below a margin), nothing, as before: measured in
+ * bench-pressure (bench/README.md, issue 8), holding half of the rest
+ * there helped pin mode at 100% of the data 80/20 (x0.11 -> x0.33 of the
+ * best LRU) but needed the reclaimable figure at every look, tens a
+ * second at the limit, and both ways to read it cost more than that
+ * elsewhere (memory.stat: twice the regenerations at 100%; smaps_rollup:
+ * 25-75% of the data fell from about x0.8 to x0.45), and reading it less
+ * often let a hog find the delays holding too much (OOM kills).
  */
 static void room_cap(uint64_t room, uint64_t free, uint64_t margin,
 		     struct vc_pressure_event *ev)
@@ -418,9 +422,7 @@ static void room_cap(uint64_t room, uint64_t free, uint64_t margin,
 	uint64_t cap;
 
 	room = room > UINT64_MAX - held ? UINT64_MAX : room + held;
-	cap = room > 2 * margin ? room - 2 * margin : 0;
-	if (free < margin)
-		cap /= 2;
+	cap = room > 2 * margin && free >= margin ? room - 2 * margin : 0;
 	if (cap < ev->cap)
 		ev->cap = cap;
 }
@@ -428,7 +430,9 @@ static void room_cap(uint64_t room, uint64_t free, uint64_t margin,
 /*
  * This process's lazy-free pages (LazyFree in /proc/self/smaps_rollup:
  * anonymous pages marked MADV_FREE and still clean), which reclaim takes
- * without swap. Read fresh at every look. Not the group's memory.stat
+ * without swap. Read fresh at every look while the group has a margin
+ * free (when reclaiming it is not needed: see room_cap()). Not the
+ * group's memory.stat
  * (whose file and lazy-free counts would include other processes' page
  * cache): reading that at every look (tens a second at the limit) or
  * every 100 ms doubled the regenerations of an optimistic workload at
@@ -473,8 +477,9 @@ static void sample(const struct scope *s, bool event,
 
 			judge(h, m, event, ev);
 			*ret_tight |= h < 4 * m;
-			/* Without the figure, only the free part counts. */
-			if (self_lazyfree(&file) < 0 || file > usage)
+			/* Without the figure, only the free part counts;
+			 * reclaiming, no delay: not read (see room_cap()). */
+			if (h < m || self_lazyfree(&file) < 0 || file > usage)
 				file = 0;
 			room_cap(h + file, h, m, ev);
 		}
