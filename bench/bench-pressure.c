@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "bench-syscalls.h"
 #include "bench-util.h"
 
 #define MAX_OBJECTS 1024
@@ -80,6 +81,11 @@ struct msg {
 	uint64_t purges, faults;
 	int64_t cg_usage;       /* group memory at the end of the step */
 	int64_t rss_kib;        /* child VmRSS */
+	/* Where a visit's time goes, cumulative after setup (MSG_ROUND): */
+	uint64_t visits, syscalls, regen_ns;
+	double pin_ns, check_ns, unpin_ns;
+	uint32_t levels[4];     /* visits begun at each vcache_pressure() */
+	int level;              /* MSG_SAMPLE: vcache_pressure() then */
 	char text[96];
 };
 
@@ -98,6 +104,10 @@ static struct cgroup_group group;
 static FILE *series;             /* --series */
 static uint64_t child_t0, next_sample_ns;
 static uint64_t visits_done;
+/* The per-visit split (struct msg), accumulated by visit(). */
+static struct msg split;
+static int syscalls_fd = -1;
+static uint64_t syscalls0;
 
 /* A counter of the group in v1 or v2 spelling, or -1. */
 static int64_t group_number(const char *v1_file, const char *v2_file)
@@ -201,7 +211,16 @@ static void fill_msg(struct msg *m, enum mode mode)
 		m->regen_bytes = st.regenerations * cfg.chunk;
 		m->purges = st.purges;
 		m->faults = st.faults;
+		m->regen_ns = st.regen_ns;
+		m->level = vcache_pressure();
 	}
+	m->visits = split.visits;
+	m->pin_ns = split.pin_ns;
+	m->check_ns = split.check_ns;
+	m->unpin_ns = split.unpin_ns;
+	memcpy(m->levels, split.levels, sizeof(m->levels));
+	m->syscalls = syscalls_fd < 0 ? 0 :
+		      bench_syscalls_read(syscalls_fd) - syscalls0;
 	m->cg_usage = group_number("memory.usage_in_bytes", "memory.current");
 	m->rss_kib = vm_rss_kib();
 }
@@ -304,8 +323,14 @@ static unsigned long visit(enum mode mode, unsigned int i)
 {
 	unsigned long bad;
 	const char *data;
+	uint64_t t0 = bench_now_ns(), t1, t2;
 	int r = 0;
 
+	if (mode <= VCACHE_OPT) {
+		int level = vcache_pressure();
+
+		split.levels[level >= 0 && level < 4 ? level : 0]++;
+	}
 	switch (mode) {
 	case VCACHE_PIN:
 		r = vcache_pin(objs[i], VCACHE_PIN_REGENERATE);
@@ -327,12 +352,19 @@ static unsigned long visit(enum mode mode, unsigned int i)
 		data = plain[i];
 		break;
 	}
+	t1 = bench_now_ns();
+	/* Optimistic mode: the faults and regenerations happen in here. */
 	bad = bench_check_pages(data, 0, cfg.obj_size, seeds[i]);
+	t2 = bench_now_ns();
 	if (mode == VCACHE_PIN) {
 		r = vcache_unpin(objs[i]);
 		if (r < 0)
 			report_error(r, "vcache_unpin");
 	}
+	split.pin_ns += (double)(t1 - t0); /* plain-lru: its (re)load */
+	split.check_ns += (double)(t2 - t1);
+	split.unpin_ns += (double)(bench_now_ns() - t2);
+	split.visits++;
 	return bad;
 }
 
@@ -340,22 +372,34 @@ static unsigned long visit(enum mode mode, unsigned int i)
  * --hog-pct: a process in the same group (a fork inherits it) that takes
  * memory step by step while the cache is in use, touching every page, and
  * holds it until killed: pressure that changes under a running cache.
+ * Forked before the system call counter is opened (it would inherit it)
+ * and before setup; it starts taking memory when *ret_go is written.
  */
-static pid_t start_hog(void)
+static pid_t start_hog(int *ret_go)
 {
 	size_t steps = cfg.limit / 100 * cfg.hog_pct / BENCH_MIB;
+	int go[2];
+	char c;
 	pid_t pid;
 
-	if (!cfg.hog_pct || !steps)
+	*ret_go = -1;
+	if (!cfg.hog_pct || !steps || pipe2(go, O_CLOEXEC) < 0)
 		return 0;
 	pid = fork();
-	if (pid != 0)
+	if (pid != 0) {
+		close(go[0]);
+		if (pid > 0)
+			*ret_go = go[1];
+		else
+			close(go[1]);
 		return pid;
+	}
 	/* Not the report pipe's writer (the parent waits for its EOF), and
 	 * gone with the child if the OOM killer takes the child first. */
 	close(report_fd);
+	close(go[1]);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
+	if (getppid() == 1 || read(go[0], &c, 1) != 1)
 		_exit(0);
 	for (size_t i = 0; i < steps; i++) {
 		char *p = mmap(NULL, BENCH_MIB, PROT_READ | PROT_WRITE,
@@ -373,16 +417,25 @@ static void child(enum mode mode)
 {
 	unsigned int order[MAX_OBJECTS];
 	struct msg m;
+	const char *why;
 	pid_t hog;
-	int r;
+	int r, go;
 
 	alarm(cfg.timeout_s); /* never outlive a stuck run */
 	child_t0 = bench_now_ns();
 	r = cgroup_enter(&group, 0);
 	if (r < 0)
 		report_error(r, "joining the cgroup");
+	hog = start_hog(&go);
+	/* Before the library starts its threads: they count too. */
+	syscalls_fd = bench_syscalls_open(&why);
 	setup(mode);
-	hog = start_hog();
+	memset(&split, 0, sizeof(split));
+	syscalls0 = bench_syscalls_read(syscalls_fd);
+	if (go >= 0) {
+		(void)!write(go, "g", 1);
+		close(go);
+	}
 	for (unsigned int round = 0; round < cfg.rounds; round++) {
 		unsigned long bad = 0;
 		uint64_t t0 = bench_now_ns();
@@ -439,14 +492,14 @@ static void write_series(enum mode mode, const struct result *res)
 		const struct msg *p = i ? m - 1 : NULL;
 		double dt = p ? (m->ns - p->ns) / 1e9 : 0;
 
-		fprintf(series, "%s,%.3f,%u,%.1f,%.2f,%.2f,%.2f,%.2f\n",
+		fprintf(series, "%s,%.3f,%u,%.1f,%.2f,%.2f,%.2f,%.2f,%d\n",
 			mode_names[mode], m->ns / 1e9, m->round,
 			dt > 0 ? (m->round - p->round) / dt : 0,
 			m->regen_bytes / (double)BENCH_MIB,
 			dt > 0 ? (double)(m->regen_bytes - p->regen_bytes) /
 				 BENCH_MIB / dt : 0,
 			m->cg_usage / (double)BENCH_MIB,
-			m->rss_kib / 1024.0);
+			m->rss_kib / 1024.0, m->level);
 	}
 }
 
@@ -512,9 +565,54 @@ static int run_mode(enum mode mode, struct result *res)
 	return pid < 0 ? -errno : 0;
 }
 
+/* Counted in both (the child's counter could be opened). */
+static bool syscalls_ok(const struct msg *a, const struct msg *b)
+{
+	return b->syscalls != 0 && b->syscalls < (1ull << 62) &&
+	       a->syscalls <= b->syscalls;
+}
+
 static double mib(double bytes)
 {
 	return bytes / (double)BENCH_MIB;
+}
+
+/*
+ * Where the visits between two reports went, per visit: time in the pin
+ * (plain-lru: the reload), in reading and checking the pages (optimistic
+ * mode: faults and regenerations happen there), in the unpin; system
+ * calls of the whole process (all threads; "-" without a counter);
+ * chunks regenerated and their time; and the share of visits that began
+ * at each level vcache_pressure() reported (none/low/medium/critical).
+ */
+static void print_split(const struct msg *a, const struct msg *b, bool kv)
+{
+	double n = (double)(b->visits - a->visits);
+	uint32_t lv[4];
+	double tot = 0;
+
+	if (n <= 0)
+		return;
+	for (int k = 0; k < 4; k++)
+		tot += lv[k] = b->levels[k] - a->levels[k];
+	if (tot <= 0)
+		tot = 1;
+	printf(kv ? " pin_us=%.1f check_us=%.1f unpin_us=%.1f" :
+		    "\n    per visit: pin %.1f us, check %.1f us, unpin %.1f us",
+	       (b->pin_ns - a->pin_ns) / n / 1e3,
+	       (b->check_ns - a->check_ns) / n / 1e3,
+	       (b->unpin_ns - a->unpin_ns) / n / 1e3);
+	if (syscalls_ok(a, b))
+		printf(kv ? " syscalls=%.1f" : ", %.1f syscalls",
+		       (double)(b->syscalls - a->syscalls) / n);
+	else
+		printf(kv ? " syscalls=-" : ", syscalls not counted");
+	printf(kv ? " regen_chunks=%.1f regen_us=%.1f levels=%.2f/%.2f/%.2f/%.2f" :
+		    ", %.1f chunks regenerated in %.1f us; levels n/l/m/c "
+		    "%.2f/%.2f/%.2f/%.2f",
+	       (double)(b->regen_bytes - a->regen_bytes) / cfg.chunk / n,
+	       (double)(b->regen_ns - a->regen_ns) / n / 1e3,
+	       lv[0] / tot, lv[1] / tot, lv[2] / tot, lv[3] / tot);
 }
 
 /*
@@ -548,12 +646,19 @@ static void print_result_line(enum mode mode, const struct result *res)
 		snprintf(name, sizeof(name), "%s", mode_names[mode]);
 	printf("RESULT scenario=%s mode=%s visits_per_s=%.1f min=%.1f max=%.1f"
 	       " finished=%d status=%s%d oom_kills=%lld bad_pages=%lu"
-	       " hog=%s\n", cfg.label, name, s.median, s.min, s.max,
+	       " hog=%s", cfg.label, name, s.median, s.min, s.max,
 	       res->have_done, WIFSIGNALED(res->status) ? "signal" : "exit",
 	       WIFSIGNALED(res->status) ? WTERMSIG(res->status) :
 	       WEXITSTATUS(res->status), (long long)res->oom_kills, bad,
 	       !cfg.hog_pct ? "none" : !res->have_done ? "?" :
 	       res->done.error == 0 ? "alive" : "gone");
+	if (res->nrounds) {
+		static const struct msg zero;
+
+		print_split(first ? &res->rounds[0] : &zero,
+			    &res->rounds[res->nrounds - 1], true);
+	}
+	printf("\n");
 }
 
 static void print_result(enum mode mode, struct result *res)
@@ -594,6 +699,11 @@ static void print_result(enum mode mode, struct result *res)
 			       (unsigned long long)m->faults);
 		if (m->text[0])
 			printf(" !! %s", m->text);
+		{
+			static const struct msg zero;
+
+			print_split(i ? &res->rounds[i - 1] : &zero, m, false);
+		}
 		printf("\n");
 	}
 	if (res->nrounds) {
@@ -607,6 +717,63 @@ static void print_result(enum mode mode, struct result *res)
 	print_result_line(mode, res);
 }
 
+/*
+ * --first-touch: the floor under any volatile scheme on a stock kernel.
+ * MADV_FREE (like MADV_COLD) clears the accessed bit of every page it
+ * keeps, so the first read of each page afterwards sets it again: read
+ * one word per page of the data size (objects x object size) after
+ * MADV_FREE, after MADV_COLD and after nothing, interleaved, first and
+ * second pass. No cgroup, no library.
+ */
+static volatile unsigned char touch_sink; /* the reads are not dropped */
+
+static int first_touch(unsigned int reps)
+{
+	static const char *const names[] = { "plain", "MADV_FREE", "MADV_COLD" };
+	static const int advice[] = { 0, MADV_FREE, MADV_COLD };
+	size_t size = cfg.objects * cfg.obj_size, page = bench_page_size();
+	double t[3][2][MAX_ROUNDS];
+	char a[32], b[32], c[32];
+
+	reps = reps > MAX_ROUNDS ? MAX_ROUNDS : reps;
+	for (unsigned int r = 0; r < reps; r++)
+		for (int k = 0; k < 3; k++) {
+			char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				return -errno;
+			memset(p, 0x5a, size);
+			if (advice[k] && madvise(p, size, advice[k]) < 0)
+				return -errno;
+			for (int pass = 0; pass < 2; pass++) {
+				uint64_t t0 = bench_now_ns();
+
+				for (size_t off = 0; off < size; off += page)
+					touch_sink += p[off];
+				t[k][pass][r] = (double)(bench_now_ns() - t0);
+			}
+			/* A page reclaim took (MADV_FREE) reads as 0. */
+			if (p[0] != 0x5a && advice[k] != MADV_FREE)
+				printf("  data: 1 bad\n");
+			munmap(p, size);
+		}
+	printf("# first touch: one word per page of %zu MiB, %u interleaved "
+	       "repetitions (median [min..max])\n", size / BENCH_MIB, reps);
+	for (int k = 0; k < 3; k++)
+		for (int pass = 0; pass < 2; pass++) {
+			struct bench_summary s = bench_summarize(t[k][pass], reps);
+
+			printf("  after %-9s pass %d: %s [%s..%s], %.0f ns per "
+			       "page\n", names[k], pass + 1,
+			       bench_fmt_ns(a, sizeof(a), s.median),
+			       bench_fmt_ns(b, sizeof(b), s.min),
+			       bench_fmt_ns(c, sizeof(c), s.max),
+			       s.median / (double)(size / page));
+		}
+	return 0;
+}
+
 static void usage(const char *argv0)
 {
 	printf("usage: %s [--mode vcache-pin|vcache-opt|plain-lru|plain-all]...\n"
@@ -616,7 +783,9 @@ static void usage(const char *argv0)
 	       "[--rounds N] [--skewed] [--cheap]\n"
 	       "  [--series FILE.csv] [--series-ms N] [--delay-ms N]\n"
 	       "  [--budget-pct P]... [--hog-pct P] [--hog-ramp-ms N] "
-	       "[--label NAME]\n", argv0);
+	       "[--label NAME]\n"
+	       "  [--first-touch]  (the read after MADV_FREE, no cgroup)\n",
+	       argv0);
 }
 
 int main(int argc, char **argv)
@@ -639,15 +808,16 @@ int main(int argc, char **argv)
 		{ "hog-pct", required_argument, NULL, 'H' },
 		{ "hog-ramp-ms", required_argument, NULL, 'R' },
 		{ "label", required_argument, NULL, 'L' },
+		{ "first-touch", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	unsigned int budget_pct[8], nbudgets = 0;
-	bool want[MODE_MAX] = { false }, any = false;
+	bool want[MODE_MAX] = { false }, any = false, touch = false;
 	const char *reason;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCS:T:D:P:H:R:L:h", opts,
+	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCS:T:D:P:H:R:L:Fh", opts,
 				NULL)) != -1) {
 		unsigned long v = optarg ? strtoul(optarg, NULL, 0) : 0;
 		int k;
@@ -686,6 +856,7 @@ int main(int argc, char **argv)
 		case 'H': cfg.hog_pct = v > 90 ? 90 : (unsigned int)v; break;
 		case 'R': cfg.hog_ramp_ms = (unsigned int)v; break;
 		case 'L': cfg.label = optarg; break;
+		case 'F': touch = true; break;
 		case 'S':
 			series = fopen(optarg, "we");
 			if (!series) {
@@ -693,7 +864,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			fputs("mode,t_s,visits,visits_per_s,regen_mib,"
-			      "regen_mib_per_s,group_mib,rss_mib\n", series);
+			      "regen_mib_per_s,group_mib,rss_mib,level\n", series);
 			break;
 		default:
 			usage(argv[0]);
@@ -716,6 +887,13 @@ int main(int argc, char **argv)
 
 	bench_print_context("bench-pressure: a cache larger than its memory "
 			    "limit", argc, argv);
+	if (touch) {
+		int r = first_touch(cfg.rounds);
+
+		if (r < 0)
+			printf("first touch: %s\n", strerror(-r));
+		return r < 0;
+	}
 	printf("# %u objects x %zu MiB = %zu MiB, chunk %zu KiB, memory cgroup "
 	       "limit %zu MiB, plain-lru budget %zu MiB, %u rounds\n",
 	       cfg.objects, cfg.obj_size / BENCH_MIB,

@@ -3,15 +3,22 @@
 # (bench-perf), P6 object scaling and objects per process (bench-scale),
 # P5 the pressure matrix and P3's OOM count (bench-pressure in memory
 # cgroups), then a summary with the issue's goals. Usage:
-#   bench/perf.sh [--quick] [OUTDIR]
+#   bench/perf.sh [--quick] [--p5] [OUTDIR]
 # BUILD: build dir (default build-perf, a release build made if missing).
 # Needs root for the cgroups (P5, objects per process) and tracefs for the
 # syscall counts (mounted here if absent and we are root). About 6 min;
-# --quick about 1.5 min (fewer samples, 3 of the 5 limits).
+# --quick about 1.5 min (fewer samples, 3 of the 5 limits); --p5 runs the
+# pressure matrix (P5, P3's OOM count) only, for repeated runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=
-if [ "${1:-}" = --quick ]; then quick=--quick; shift; fi
+quick= p5only=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=--quick; shift ;;
+	--p5) p5only=--p5; shift ;;
+	*) break ;;
+	esac
+done
 build=${BUILD:-build-perf}
 out=${1:-$build/perf}
 if [ ! -f "$build/build.ninja" ]; then
@@ -29,7 +36,7 @@ if [ ! -e /sys/kernel/tracing/trace_pipe ] && [ "$(id -u)" = 0 ]; then
 fi
 {
 	echo "# bench/perf.sh $quick: commit $commit${dirty:+ (plus uncommitted changes)}, $(date -u '+%F %T UTC')"
-	echo "# reproduce: git checkout $commit && BUILD=$build bench/perf.sh $quick $out"
+	echo "# reproduce: git checkout $commit && BUILD=$build bench/perf.sh $quick $p5only $out"
 } | tee "$out/summary.txt"
 
 run() { # name, command...: output to OUTDIR/name.txt, and to the terminal
@@ -38,11 +45,13 @@ run() { # name, command...: output to OUTDIR/name.txt, and to the terminal
 	"$@" > "$out/$name.txt"
 	grep -E '^  RATIO|^  RESULT|skipped' "$out/$name.txt" || true
 }
-run perf  "$b/bench-perf" $quick
-# P2 again with a generator at memory speed: the cheapest regeneration,
-# so the hardest baseline for the library.
-run perf-cheap "$b/bench-perf" $quick --cheap --only P2
-run scale "$b/bench-scale" $quick
+if [ -z "$p5only" ]; then
+	run perf  "$b/bench-perf" $quick
+	# P2 again with a generator at memory speed: the cheapest
+	# regeneration, so the hardest baseline for the library.
+	run perf-cheap "$b/bench-perf" $quick --cheap --only P2
+	run scale "$b/bench-scale" $quick
+fi
 
 # P5: 48 x 4 MiB = 192 MiB; limits as % of the data; three patterns.
 rounds=6 pcts="25 50 75 100 125"
@@ -102,9 +111,24 @@ END {
 	printf "RESULT P5 vcache runs with an OOM kill in the group: %d of %d; LRU runs with one: %d\n", vc_oom, runs, lru_oom
 	printf "RESULT P3 pin with 100 ms idle delay: %d of %d pressure runs with an OOM kill\n", d100_oom, d100
 	printf "RESULT P5 pages with wrong content, all runs: %d\n", bad
-}' "$out/p5.txt" | tee -a "$out/summary.txt"
-
+	# For bench/plot.sh: one row per scenario.
+	csv = out "/p5.csv"
+	print "scenario,pin,optimistic,best_lru,budget,pin_ratio,opt_ratio,pin_d100" > csv
+	for (i = 1; i <= n; i++) {
+		s = order[i]; b = best[s]
+		printf "%s,%.1f,%.1f,%.1f,%s,%.3f,%.3f,%.1f\n", s, v[s, "vcache-pin"], v[s, "vcache-opt"], b, bestm[s], b ? v[s, "vcache-pin"] / b : 0, b ? v[s, "vcache-opt"] / b : 0, v[s, "pin-d100"] > csv
+	}
+}' out="$out" "$out/p5.txt" | tee -a "$out/summary.txt"
+# Where each vcache run's visit went (bench-pressure's split, rounds 1..).
 {
+	echo
+	echo "P5 per visit (vcache runs): time in pin / check / unpin (us), syscalls, chunks regenerated, share of visits at watcher level none/low/medium/critical"
+	awk '/^RESULT/ && / mode=(vcache-|pin-d100)/ {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		printf "  %-14s %-11s pin %8s check %8s unpin %7s syscalls %6s regen %5s levels %s\n", f["scenario"], f["mode"], f["pin_us"], f["check_us"], f["unpin_us"], f["syscalls"], f["regen_chunks"], f["levels"] }' "$out/p5.txt"
+} | tee -a "$out/summary.txt"
+
+[ -z "$p5only" ] && {
 	echo
 	echo "Ratios and results (details in $out/perf.txt, scale.txt, p5.txt):"
 	grep -hE '^  RATIO|RESULT P6|data: [1-9]' "$out/perf.txt" || true
@@ -112,4 +136,9 @@ END {
 	grep -hE '^  RATIO|data: [1-9]' "$out/perf-cheap.txt" || true
 	grep -hE '^  RATIO|RESULT P6|data: [1-9]' "$out/scale.txt" || true
 } | tee -a "$out/summary.txt"
+if command -v gnuplot >/dev/null; then
+	bench/plot.sh "$out" "(commit $commit)" || true
+else
+	echo "(no gnuplot: no plots; scripts/deps.sh bench installs it)"
+fi
 echo "== all output in $out"

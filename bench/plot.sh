@@ -3,6 +3,7 @@
 # tables in DIR:
 #   DIR/pressure-series.csv (bench-pressure --series) -> pressure-series.png
 #   DIR/pin.csv             (bench-pin --csv)          -> pin-size.png
+#   DIR/p5.csv              (bench/perf.sh, P5)        -> p5-ratios.png
 # Usage: bench/plot.sh DIR [TITLE]. A missing CSV is skipped, and said so.
 set -euo pipefail
 dir=${1:?usage: bench/plot.sh DIR [TITLE]}
@@ -42,6 +43,35 @@ GP
 	echo "plot: $dir/pressure-series.png"
 else
 	echo "plot: no $dir/pressure-series.csv, skipped"
+fi
+
+if [ -f "$dir/p5.csv" ]; then
+	# Issue 8's P5 bar: throughput of each mode over the best hand-sized
+	# LRU of the scenario (x1.0 = as good as the best budget picked
+	# afterwards); log scale, since the ratios span two decades.
+	gnuplot <<GP
+set terminal pngcairo size 1100,560 font ",10"
+set output "$dir/p5-ratios.png"
+set datafile separator ","
+set title "P5: vcache throughput / best LRU budget per scenario (48 x 4 MiB in a memory cgroup of N% of the data) ${title}"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set logscale y
+set yrange [0.01:20]
+set ytics ("x0.01" 0.01, "x0.03" 0.03, "x0.1" 0.1, "x0.3" 0.3, "x1" 1, "x3" 3, "x10" 10)
+set ylabel "visits/s over the best LRU's"
+set grid ytics
+set xtics rotate by -40
+set key top left
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb "black"
+plot "$dir/p5.csv" using (\$6 > 0 ? \$6 : 0.011):xtic(1) skip 1 title "pin (default options)" lc rgb "#4477aa", \
+     "" using (\$7 > 0 ? \$7 : 0.011) skip 1 title "optimistic" lc rgb "#ee6677"
+GP
+	echo "plot: $dir/p5-ratios.png"
+else
+	echo "plot: no $dir/p5.csv, skipped"
 fi
 
 if [ -f "$dir/pin.csv" ]; then

@@ -373,10 +373,20 @@ struct vcache_options {
  * again soon costs no system call, and regenerated chunks are handed back
  * in batches. Memory inside the delay cannot be reclaimed (without swap it
  * is dirty anonymous memory), so the delay gives way to memory pressure:
- * the bytes the process holds inside delays stay under a quarter of the
- * headroom the pressure watcher last saw (none at all while
- * vcache_pressure() reports pressure; the delay is skipped for an unpin
- * that would pass it), and a pressure event ends every delay at once.
+ * the bytes the process holds inside delays stay under a cap the pressure
+ * watcher sets at each look from what the kernel could still give in the
+ * tightest scope (free memory plus what it reclaims without swap: in a
+ * memory cgroup the process's volatile pages still resident, as
+ * LazyFree in /proc/self/smaps_rollup; system-wide MemAvailable; plus
+ * what the delays hold) less two margins of 1/8 of the limit each, and
+ * 0 while the scope is reclaiming (less than a margin free); system-wide
+ * also at most a quarter of MemAvailable (other processes compete for
+ * it); the delay
+ * is skipped for an unpin that would pass the cap, and a look that finds
+ * the delays holding more than the cap ends every delay at once. So a
+ * group under pressure but with a margin free, whose memory is mostly
+ * volatile, keeps its hot objects inside the delay; a group at its limit,
+ * or plain memory growing towards it, ends the delays.
  * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
  * (with idle_delay_ms 0, else -EINVAL) makes chunks volatile at their
  * last unpin, as strict mode does without purging them.

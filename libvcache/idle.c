@@ -21,10 +21,17 @@
  * Memory inside the delay is dirty anonymous memory the kernel cannot
  * reclaim without swap. So the delay is pressure-aware: the bytes held by
  * every cache of the process (deadlines and REMARK chunks) stay under a
- * cap the pressure watcher sets from the headroom it sees (pressure.c: a
- * quarter of the headroom while there is no pressure, nothing under
- * pressure); an unpin or a fault that would pass it hands its chunks back
- * at once. A pressure event flushes every delay (purge.c on_pressure()).
+ * cap the pressure watcher sets from what the kernel could still give
+ * (pressure.c: the free and reclaimable memory beyond two margins, none
+ * while the group reclaims); an unpin or a fault that would pass it
+ * hands its chunks back at once, and a look of the watcher that finds the
+ * delays holding more than the new cap flushes every delay (purge.c
+ * on_pressure()).
+ *
+ * Why not "nothing at all under pressure": a group near its limit whose
+ * memory is mostly volatile is under pressure (LOW) while it still has
+ * room, and its reclaim would have plenty to take; holding the hot
+ * objects there saves a pin's probe and an unpin's MADV_FREE per visit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +50,13 @@ void vc_idle_held(struct vcache *c, int64_t bytes)
 {
 	atomic_fetch_add(&held, bytes);
 	atomic_fetch_add(&c->held_bytes, bytes);
+}
+
+uint64_t vc_idle_held_bytes(void)
+{
+	int64_t h = atomic_load(&held);
+
+	return h < 0 ? 0 : (uint64_t)h;
 }
 
 bool vc_idle_may_hold(size_t bytes)

@@ -372,6 +372,7 @@ bool vc_idle_defer_remark(struct vcache_object *o, size_t i); /* AS-safe */
 void vc_idle_flush(struct vcache *c); /* c->lock held */
 bool vc_idle_may_hold(size_t bytes); /* AS-safe */
 void vc_idle_held(struct vcache *c, int64_t bytes); /* AS-safe */
+uint64_t vc_idle_held_bytes(void);   /* AS-safe */
 void vc_idle_deadline_set(struct vcache_object *o, size_t i, uint64_t when);
 void vc_idle_deadline_clear(struct vcache_object *o, size_t i);
 void vc_idle_forget_object(struct vcache_object *o);

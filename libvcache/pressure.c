@@ -130,7 +130,6 @@ int vc_pressure_level(void)
 }
 
 static _Atomic uint64_t delay_cap = UINT64_MAX;
-
 uint64_t vc_pressure_delay_cap(void)
 {
 	return atomic_load(&delay_cap);
@@ -398,6 +397,66 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
 		ev->headroom = headroom;
 }
 
+/*
+ * The idle delays' share of one scope, from room: what the kernel could
+ * still give (free memory plus what it reclaims without swap: in a memory
+ * cgroup, this process's lazy-free pages; system-wide, MemAvailable),
+ * with what the delays hold counted as givable, since
+ * that is what the cap is about. Two margins of it always stay
+ * reclaimable, for the watcher to see a burst coming and end the delays.
+ * While the scope has a margin free (not reclaiming: level NONE or LOW)
+ * the delays may hold the rest: holding costs no reclaim then. Once it
+ * reclaims (free below a margin), nothing, as before: measured in
+ * bench-pressure (bench/README.md, issue 8), holding half of the rest
+ * there helped pin mode at 100% of the data 80/20 (x0.11 -> x0.33 of the
+ * best LRU) but needed the reclaimable figure at every look, tens a
+ * second at the limit, and both ways to read it cost more than that
+ * elsewhere (memory.stat: twice the regenerations at 100%; smaps_rollup:
+ * 25-75% of the data fell from about x0.8 to x0.45), and reading it less
+ * often let a hog find the delays holding too much (OOM kills).
+ */
+static void room_cap(uint64_t room, uint64_t free, uint64_t margin,
+		     struct vc_pressure_event *ev)
+{
+	uint64_t held = vc_idle_held_bytes();
+	uint64_t cap;
+
+	room = room > UINT64_MAX - held ? UINT64_MAX : room + held;
+	cap = room > 2 * margin && free >= margin ? room - 2 * margin : 0;
+	if (cap < ev->cap)
+		ev->cap = cap;
+}
+
+/*
+ * This process's lazy-free pages (LazyFree in /proc/self/smaps_rollup:
+ * anonymous pages marked MADV_FREE and still clean), which reclaim takes
+ * without swap. Read fresh at every look while the group has a margin
+ * free (when reclaiming it is not needed: see room_cap()). Not the
+ * group's memory.stat
+ * (whose file and lazy-free counts would include other processes' page
+ * cache): reading that at every look (tens a second at the limit) or
+ * every 100 ms doubled the regenerations of an optimistic workload at
+ * 100% of its group in bench-pressure (2.5 -> 4-5 chunks per visit in
+ * every run), presumably because reading it flushes the group's
+ * statistics, which reclaim's list balancing reads; and reading it once
+ * a second let a hog growing meanwhile find the delays holding what the
+ * stale figure allowed (two OOM kills in 30 runs). Other processes' page
+ * cache is left out: the cap errs on the small side.
+ */
+static int self_lazyfree(uint64_t *ret)
+{
+	char buf[4096], *p;
+	int err = read_file("/proc/self/smaps_rollup", buf, sizeof(buf));
+
+	if (err < 0)
+		return err;
+	p = strstr(buf, "\nLazyFree:");
+	if (!p)
+		return -ENOENT;
+	*ret = strtoull(p + strlen("\nLazyFree:"), NULL, 10) * 1024;
+	return 0;
+}
+
 static void sample(const struct scope *s, bool event,
 		   struct vc_pressure_event *ev, bool *ret_tight)
 {
@@ -407,9 +466,10 @@ static void sample(const struct scope *s, bool event,
 	ev->level = VCACHE_PRESSURE_NONE;
 	ev->want = 0;
 	ev->headroom = UINT64_MAX;
+	ev->cap = UINT64_MAX;
 	*ret_tight = false;
 	if (s->limit != UINT64_MAX) {
-		uint64_t usage, m = margin_for(s->limit);
+		uint64_t usage, file, m = margin_for(s->limit);
 
 		if (read_u64(s->cg, s->version == 1 ? "memory.usage_in_bytes" :
 			     "memory.current", &usage) == 0) {
@@ -417,6 +477,11 @@ static void sample(const struct scope *s, bool event,
 
 			judge(h, m, event, ev);
 			*ret_tight |= h < 4 * m;
+			/* Without the figure, only the free part counts;
+			 * reclaiming, no delay: not read (see room_cap()). */
+			if (h < m || self_lazyfree(&file) < 0 || file > usage)
+				file = 0;
+			room_cap(h + file, h, m, ev);
 		}
 	}
 	if (avail != UINT64_MAX && total != UINT64_MAX) {
@@ -424,6 +489,14 @@ static void sample(const struct scope *s, bool event,
 
 		judge(avail, m, event && s->limit == UINT64_MAX, ev);
 		*ret_tight |= avail < 4 * m;
+		/*
+		 * MemAvailable counts the file LRU, lazy-free pages included.
+		 * System-wide, other processes compete for that memory and
+		 * are not ours to watch: at most a quarter of it, as before.
+		 */
+		room_cap(avail, avail, m, ev);
+		if (avail / 4 < ev->cap)
+			ev->cap = avail / 4;
 	}
 }
 
@@ -498,9 +571,9 @@ static void *watch_main(void *arg)
 		sample(&s, why != NULL, &ev, &tight);
 		ev.why = why ? why : "poll";
 		atomic_store(&cur_level, ev.level);
-		atomic_store(&delay_cap, ev.level == VCACHE_PRESSURE_NONE ?
-						 ev.headroom / 4 : 0);
-		if (ev.level != VCACHE_PRESSURE_NONE && ev.want)
+		atomic_store(&delay_cap, ev.cap);
+		ev.flush = vc_idle_held_bytes() > ev.cap;
+		if ((ev.level != VCACHE_PRESSURE_NONE && ev.want) || ev.flush)
 			notify(&ev);
 		timeout = tight || ev.level ? 100 : 1000;
 		/* Moved to another cgroup? Watch that one instead. */
@@ -537,6 +610,8 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 		ev->level = VCACHE_PRESSURE_NONE;
 		ev->want = 0;
 		ev->headroom = atomic_load(&last_room);
+		ev->cap = atomic_load(&delay_cap);
+		ev->flush = false;
 		ev->why = "allocation";
 		return;
 	}
@@ -546,6 +621,8 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 		s.limit = s.limit > extra ? s.limit - extra : 0;
 	sample(&s, false, ev, &tight);
 	ev->why = "allocation";
+	/* The library is about to fill memory itself: no delay stays. */
+	ev->flush = true;
 	/* Room left before the comfortable zone ends (4 margins). */
 	{
 		uint64_t m = margin_for(s.limit != UINT64_MAX ? s.limit + extra :

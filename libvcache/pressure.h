@@ -20,6 +20,7 @@
 #ifndef VCACHE_PRESSURE_H
 #define VCACHE_PRESSURE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vcache.h"
@@ -28,6 +29,8 @@ struct vc_pressure_event {
 	int level;         /* VCACHE_PRESSURE_* */
 	uint64_t headroom; /* bytes left in the tightest scope */
 	uint64_t want;     /* bytes to free to be comfortable again */
+	uint64_t cap;      /* bytes the idle delays may hold (pressure.c) */
+	bool flush;        /* they hold more: end every delay now */
 	const char *why;   /* static: which source woke the watcher */
 };
 
@@ -53,10 +56,13 @@ void vc_pressure_resume(void);
 int vc_pressure_level(void);
 
 /*
- * Bytes the idle delays of the process may hold (idle.c): a quarter of
- * the headroom at the last look while the level is NONE, 0 otherwise;
- * UINT64_MAX before the first look (or without a watcher).
- * Async-signal-safe.
+ * Bytes the idle delays of the process may hold (idle.c), from the last
+ * look, in the tightest scope: what the kernel could still give (free
+ * memory plus what it reclaims without swap - in a cgroup the process's
+ * lazy-free pages - plus what the delays hold) beyond two margins; 0
+ * while the scope is reclaiming (less than a margin free).
+ * UINT64_MAX before
+ * the first look (or without a watcher). Async-signal-safe.
  */
 uint64_t vc_pressure_delay_cap(void);
 

@@ -288,8 +288,13 @@ static void on_pressure(const struct vc_pressure_event *ev, void *userdata)
 	pthread_mutex_lock(&vc_caches_lock);
 	for (c = vc_caches; c; c = c->next)
 		pthread_mutex_lock(&c->lock);
-	/* Memory inside idle delays is the first to give back (idle.c). */
-	for (c = vc_caches; c; c = c->next)
+	/*
+	 * Memory inside idle delays is the first to give back when the
+	 * delays hold more than the watcher's new cap (idle.c); under the
+	 * cap it is what the kernel cannot take anyway, and the rest of
+	 * memory is reclaimable.
+	 */
+	for (c = vc_caches; ev->flush && c; c = c->next)
 		vc_idle_flush(c);
 	for (c = vc_caches; c; c = c->next) {
 		/* Kernel backends reclaim by themselves: see above. */

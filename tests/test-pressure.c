@@ -141,14 +141,15 @@ END_TEST
 
 /*
  * Memory inside an idle delay is not reclaimable (dirty anonymous memory,
- * no swap): a pressure event must end the delay (vcache.h, "The idle
+ * no swap): as other memory fills the group, the watcher's cap falls
+ * below what the delay holds and must end it (vcache.h, "The idle
  * delay"). The delay here is an hour, so only the pressure watcher can
  * hand the chunks back; the child then allocates past the limit, which
  * only works if they really became volatile.
  */
 enum {
 	FLUSH_LIMIT_MB = 128,
-	FLUSH_OBJECT_MB = 8, /* under the delay cap: a quarter of the room */
+	FLUSH_OBJECT_MB = 8, /* under the delay cap of the empty group */
 };
 
 static uint64_t bytes_volatile(vcache *c)
@@ -190,17 +191,17 @@ static int flush_child(void *arg)
 	CHILD_CHECK(bytes_volatile(c) == 0);
 
 	/*
-	 * Fill the group a MiB at a time (paced, so the watcher keeps up)
-	 * until the watcher reports pressure, then wait for it to end the
-	 * delay. The filler stops 24 MiB short of the limit: the delayed
-	 * object alone can never be what pushes the group over.
+	 * Fill the group with plain memory a MiB at a time (paced, so the
+	 * watcher keeps up) until the delay ends. The filler stops 24 MiB
+	 * short of the limit (there the cap is 0: less than two margins of
+	 * 16 MiB are left): the delayed object alone can never be what
+	 * pushes the group over.
 	 */
 	filler = mmap(NULL, cap, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHILD_CHECK(filler != MAP_FAILED);
 	for (int waits = 0; bytes_volatile(c) < osize && waits < 6000;) {
-		if (vcache_pressure() == VCACHE_PRESSURE_NONE &&
-		    fill < cap - 24 * MiB) {
+		if (fill < cap - 24 * MiB) {
 			for (size_t i = 0; i < MiB; i += pagesz)
 				filler[fill + i] = 1;
 			fill += MiB;
@@ -252,6 +253,127 @@ START_TEST(test_pressure_flushes_idle_delay)
 END_TEST
 
 /*
+ * The other side of the cap (vcache.h, "The idle delay"): a group that
+ * nears its limit with volatile objects is under pressure (LOW), but
+ * while it still has a margin free and the kernel could reclaim the
+ * objects, the delay holds a hot object: the unpin leaves it
+ * non-volatile, and the watcher's later looks do not end the delay (the
+ * delay is an hour). Nothing may be kept back by it: no OOM kill.
+ */
+enum {
+	HOLD_LIMIT_MB = 64,   /* margin 8 MiB: LOW with 8..16 MiB free */
+	HOLD_MAX_OBJECTS = 80, /* 1 MiB each, added until the level is LOW */
+	HOLD_HOT_MB = 2,
+	HOLD_SKIP = 77,       /* the premise does not hold: skipped */
+};
+
+static int hold_child(void *arg)
+{
+	struct cgroup_group *cg = arg;
+	size_t hsize = HOLD_HOT_MB * MiB, n = 0;
+	struct timespec ts = { 0, 150 * 1000 * 1000 };
+	vcache_object *hot = NULL, *obj[HOLD_MAX_OBJECTS];
+	struct vcache_options opts;
+	struct tobj th, t[HOLD_MAX_OBJECTS];
+	uint64_t before = 0;
+	vcache *c = NULL;
+	char name[32];
+	int r;
+
+	r = cgroup_enter(cg, 0);
+	if (r) {
+		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
+		return 101;
+	}
+	vcache_options_init(&opts);
+	opts.idle_delay_ms = 3600 * 1000;
+	CHILD_CHECK(vcache_new(&opts, &c) == 0);
+	tobj_init(&th, 130);
+	CHILD_CHECK(vcache_object_create(c, "hot", hsize, 16 * pagesz,
+					 tobj_regen, &th, 0, &hot) == 0);
+	/* Volatile objects, paced so the watcher sees each step, until LOW. */
+	while (n < HOLD_MAX_OBJECTS &&
+	       vcache_pressure() == VCACHE_PRESSURE_NONE) {
+		tobj_init(&t[n], 131 + n);
+		snprintf(name, sizeof(name), "cold-%zu", n);
+		CHILD_CHECK(vcache_object_create(c, name, MiB, 16 * pagesz,
+						 tobj_regen, &t[n], 0,
+						 &obj[n]) == 0);
+		n++;
+		nanosleep(&ts, NULL);
+	}
+	printf("hold: %zu MiB of volatile objects, level %d\n", n,
+	       vcache_pressure());
+	if (vcache_pressure() != VCACHE_PRESSURE_LOW)
+		return HOLD_SKIP; /* stepped past LOW: not this test's case */
+
+	/* Pin and unpin until the watcher's view allows the hold (10 s). */
+	for (int i = 0; i < 50; i++) {
+		r = vcache_pin(hot, VCACHE_PIN_REGENERATE);
+		CHILD_CHECK(r == VCACHE_INTACT || r == VCACHE_PURGED);
+		before = bytes_volatile(c);
+		CHILD_CHECK(vcache_unpin(hot) == 0);
+		if (bytes_volatile(c) == before)
+			break;
+		ts.tv_nsec = 200 * 1000 * 1000;
+		nanosleep(&ts, NULL);
+	}
+	printf("hold: level %d, %llu bytes volatile before the unpin, %llu "
+	       "after\n", vcache_pressure(), (unsigned long long)before,
+	       (unsigned long long)bytes_volatile(c));
+	fflush(stdout);
+	CHILD_CHECK(bytes_volatile(c) == before);
+	/* A few of the watcher's looks later (100 ms apart): still held. */
+	ts.tv_nsec = 500 * 1000 * 1000;
+	nanosleep(&ts, NULL);
+	CHILD_CHECK(bytes_volatile(c) == before);
+
+	/* Every object reads back right; the hot one costs no regeneration. */
+	CHILD_CHECK(vcache_pin(hot, 0) == VCACHE_INTACT);
+	CHILD_CHECK(gen_check(vcache_object_data(hot), th.seed, 0, hsize) ==
+		    SIZE_MAX);
+	CHILD_CHECK(vcache_unpin(hot) == 0);
+	for (size_t i = 0; i < n; i++) {
+		CHILD_CHECK(gen_check(vcache_object_data(obj[i]), t[i].seed, 0,
+				      MiB) == SIZE_MAX);
+		vcache_object_unref(obj[i]);
+	}
+	vcache_object_unref(hot);
+	CHILD_CHECK(vcache_free(c) == 0);
+	return 0;
+}
+
+START_TEST(test_pressure_delay_holds_with_room)
+{
+	struct cgroup_group cg;
+	bool soft;
+	vcache *c;
+	char why[512];
+	int st;
+
+	SKIP_IF(UNDER_TSAN, "TSan's shadow memory counts against the cgroup "
+		"limit");
+	c = tcache_new();
+	SKIP_UNLESS_PURGING(c);
+	SKIP_IF_SWAP(c);
+	soft = vcache_backend(c) == VCACHE_BACKEND_SOFT;
+	tcache_free(c);
+	SKIP_IF(soft, "soft: volatile memory is the library's to purge, not "
+		"the kernel's to reclaim");
+	SKIP_IF(cgroup_create(&cg, "vcache-hold", HOLD_LIMIT_MB * MiB, why,
+			      sizeof(why)) < 0, "%s", why);
+	st = run_in_child(hold_child, &cg);
+	cgroup_remove(&cg);
+	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
+		      "child killed (OOM?): the delay held too much");
+	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == HOLD_SKIP, "the group "
+		"went from no pressure past LOW in one step of 1 MiB");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
+}
+END_TEST
+
+/*
  * The premise of every forced purge in this suite, checked without the
  * library: MADV_PAGEOUT drops lazy-free anonymous pages (no swap needed)
  * and, without swap, keeps ordinary ones.
@@ -288,6 +410,7 @@ int main(void)
 	tc = ttcase("cgroup");
 	tcase_add_test(tc, test_pressure_cgroup);
 	tcase_add_test(tc, test_pressure_flushes_idle_delay);
+	tcase_add_test(tc, test_pressure_delay_holds_with_room);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
