@@ -161,12 +161,30 @@ static uint64_t bytes_volatile(vcache *c)
 	return st.bytes_volatile;
 }
 
+/*
+ * In a child: join cg, then a cache whose idle delay (an hour) can only
+ * end by pressure. 101 (the child's "cannot join" status) or 0.
+ */
+static int child_cache_hour_delay(struct cgroup_group *cg, vcache **ret)
+{
+	struct vcache_options opts;
+	int r = cgroup_enter(cg, 0);
+
+	if (r) {
+		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
+		return 101;
+	}
+	vcache_options_init(&opts);
+	opts.idle_delay_ms = 3600 * 1000;
+	CHILD_CHECK(vcache_new(&opts, ret) == 0);
+	return 0;
+}
+
 static int flush_child(void *arg)
 {
 	struct cgroup_group *cg = arg;
 	size_t osize = FLUSH_OBJECT_MB * MiB, fill = 0;
 	size_t cap = FLUSH_LIMIT_MB * MiB;
-	struct vcache_options opts;
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 	vcache_object *o = NULL;
 	struct tobj t;
@@ -174,14 +192,9 @@ static int flush_child(void *arg)
 	uint8_t *filler;
 	int r;
 
-	r = cgroup_enter(cg, 0);
-	if (r) {
-		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
-		return 101;
-	}
-	vcache_options_init(&opts);
-	opts.idle_delay_ms = 3600 * 1000;
-	CHILD_CHECK(vcache_new(&opts, &c) == 0);
+	r = child_cache_hour_delay(cg, &c);
+	if (r)
+		return r;
 	tobj_init(&t, 120);
 	CHILD_CHECK(vcache_object_create(c, "delayed", osize, 16 * pagesz,
 					 tobj_regen, &t, 0, &o) == 0);
@@ -273,21 +286,15 @@ static int hold_child(void *arg)
 	size_t hsize = HOLD_HOT_MB * MiB, n = 0;
 	struct timespec ts = { 0, 150 * 1000 * 1000 };
 	vcache_object *hot = NULL, *obj[HOLD_MAX_OBJECTS];
-	struct vcache_options opts;
 	struct tobj th, t[HOLD_MAX_OBJECTS];
 	uint64_t before = 0;
 	vcache *c = NULL;
 	char name[32];
 	int r;
 
-	r = cgroup_enter(cg, 0);
-	if (r) {
-		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
-		return 101;
-	}
-	vcache_options_init(&opts);
-	opts.idle_delay_ms = 3600 * 1000;
-	CHILD_CHECK(vcache_new(&opts, &c) == 0);
+	r = child_cache_hour_delay(cg, &c);
+	if (r)
+		return r;
 	tobj_init(&th, 130);
 	CHILD_CHECK(vcache_object_create(c, "hot", hsize, 16 * pagesz,
 					 tobj_regen, &th, 0, &hot) == 0);
