@@ -400,12 +400,12 @@ static bool poll_volatile(vcache *c, size_t size)
 START_TEST(test_threads_idle_kick_during_scan)
 {
 	vcache *c = tcache_new_delay(2);
-	vcache_object **pad = calloc(SCAN_PADDING, sizeof(*pad));
 	size_t size = 4 * pagesz, all;
+	vcache_object **pad, *o;
 	struct tobj t;
-	vcache_object *o;
 
 	SKIP_UNLESS_PURGING(c);
+	pad = calloc(SCAN_PADDING, sizeof(*pad));
 	ck_assert_ptr_nonnull(pad);
 	tobj_init(&t, 41);
 	for (unsigned long i = 0; i < SCAN_PADDING; i++) {
