@@ -155,6 +155,14 @@ static bool page_purged(const struct soft_area *a, size_t p)
 	       (1ul << (p % BITS_PER_WORD));
 }
 
+/* Async-signal-safe: the area registry and the bitmap are lock-free. */
+static bool soft_page_missing(const void *addr)
+{
+	struct soft_area *a = area_of(addr);
+
+	return a && page_purged(a, page_index(a, (uintptr_t)addr));
+}
+
 static void page_set(struct soft_area *a, size_t p, bool purged)
 {
 	unsigned long bit = 1ul << (p % BITS_PER_WORD);
@@ -293,6 +301,7 @@ const struct backend_ops vc_backend_soft = {
 	.mark_volatile = soft_mark_volatile,
 	.mark_nonvolatile = soft_mark_nonvolatile,
 	.fault_prepare = NULL,
+	.page_missing = soft_page_missing,
 	.install = soft_install,
 	.fork_child = soft_fork_child,
 	.purge = soft_purge,

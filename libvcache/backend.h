@@ -96,6 +96,15 @@ struct backend_ops {
 	int (*fault_prepare)(void *addr, size_t len);
 
 	/*
+	 * Signal context, chunk BUSY: is the page at addr still purged, or
+	 * has someone refilled it since the fault? NULL: whether the page is
+	 * present (mincore) says it. soft needs its own answer: its purged
+	 * pages are PROT_NONE, and may be present (a huge page the refill of
+	 * a neighbour mapped over them).
+	 */
+	bool (*page_missing)(const void *addr);
+
+	/*
 	 * Fill every missing page of [dst, dst + len) from src (a buffer of
 	 * len bytes outside the object), atomically per page: another
 	 * thread never observes a partially written page, and a present page

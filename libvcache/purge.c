@@ -90,20 +90,11 @@ static bool claim_for_purge(struct vcache_object *o, size_t i)
  * Neighbouring chunks that may go are claimed together and purged with
  * one backend call (and counted with mincore() before and after, 2 MiB
  * per call): a purge of a whole 4 MiB object of 64 KiB chunks costs five
- * system calls, not three per chunk (uffd, vrange; soft: see below).
+ * system calls, not three per chunk.
  */
 size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end)
 {
 	const struct backend_ops *b = o->cache->backend;
-	/*
-	 * soft: one chunk per call, as before. A purge of a whole 2 MiB
-	 * huge page left a PROT_NONE range that soft's refill (a write
-	 * through /proc/self/mem) filled with a new huge page, so the
-	 * neighbouring purged pages read as present and the fault path
-	 * took them for refilled: an endless fault loop
-	 * (test_semantics_thp). A chunk-sized purge splits the huge page.
-	 */
-	bool coalesce = b->id != VCACHE_BACKEND_SOFT;
 	size_t bytes = 0, i;
 
 	if (o->shared) /* holes punched in the memfd (shared-pin.c) */
@@ -115,7 +106,7 @@ size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end)
 		size_t j = i, s, e, before;
 
 		while (j < o->nchunks && chunk_offset(o, j) < end &&
-		       (coalesce || j == i) && claim_for_purge(o, j))
+		       claim_for_purge(o, j))
 			j++;
 		if (j == i) {
 			i++;

@@ -291,11 +291,13 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 	 * chunk since it became volatile, and UFFDIO_COPY's EEXIST keeps any
 	 * page that is present after all; a backend that installs by copying
 	 * (vrange without userfaultfd) would overwrite it, so it always looks.
+	 * soft keeps its own record of purged pages (page_missing).
 	 */
 	if ((waited || (s & CHUNK_REMARK) || !o->cache->idle_delay_ms ||
 	     o->cache->strict || chunk_pins(s) || !(s & CHUNK_VOLATILE) ||
 	     b->install != vc_uffd_copy) &&
-	    vc_page_present(addr)) {
+	    (b->page_missing ? !b->page_missing((void *)addr) :
+			       vc_page_present(addr))) {
 		vc_chunk_release(o, i, 0);
 		goto out;
 	}
