@@ -6,7 +6,8 @@
 #   bench/perf.sh [--quick] [--p5] [OUTDIR]
 # BUILD: build dir (default build-perf, a release build made if missing).
 # Needs root for the cgroups (P5, objects per process) and tracefs for the
-# syscall counts (mounted here if absent and we are root). About 6 min;
+# syscall counts (mounted here if absent and we are root). About 8 min
+# (7.5 on a quiet machine at 956c2f2, a million objects included);
 # --quick about 1.5 min (fewer samples, 3 of the 5 limits); --p5 runs the
 # pressure matrix (P5, P3's OOM count) only, for repeated runs.
 set -euo pipefail

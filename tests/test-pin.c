@@ -385,7 +385,7 @@ static void idle_delay(vcache *c, const char *name)
 	assert_content(o, t.seed, 0, size);
 	ck_assert_int_eq(vcache_unpin(o), 0);
 	/* After it: volatile without any further call into the library. */
-	ck_assert_msg(wait_bytes_volatile(c, size),
+	ck_assert_msg(wait_bytes_volatile(c, size, 20000, 3000),
 		      "object never became volatile after the idle delay");
 	/*
 	 * A call that takes the object's lock and changes nothing (double
@@ -506,7 +506,7 @@ START_TEST(test_pin_default_delay)
 		printf("%s: purge attempt %llu ms after the unpin, pressure "
 		       "%d: not checked\n", __func__,
 		       (unsigned long long)(t1 - t0), vcache_pressure());
-	ck_assert_msg(wait_bytes_volatile(c, size),
+	ck_assert_msg(wait_bytes_volatile(c, size, 20000, 3000),
 		      "object never became volatile after the default delay");
 	ck_assert_errno(vcache_unpin(o), EINVAL);
 	ck_assert_uint_eq(purge_range(data(o), size), size / pagesz);

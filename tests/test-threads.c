@@ -359,7 +359,8 @@ START_TEST(test_threads_idle_delay)
 	for (unsigned int i = 0; i < IDLE_THREADS; i++)
 		pthread_join(th[i], NULL);
 	ck_assert_uint_eq(atomic_load(&failures), 0);
-	ck_assert_msg(wait_bytes_volatile(c, IDLE_THREADS * size),
+	ck_assert_msg(wait_bytes_volatile(c, IDLE_THREADS * size,
+					  20000, 3000),
 		      "an unpinned object never became volatile: a delayed "
 		      "unpin's deadline was lost");
 	for (unsigned int i = 0; i < IDLE_THREADS; i++) {
@@ -382,20 +383,6 @@ END_TEST
 /* 2857 objects and 200 rounds natively, a tenth in the guest. */
 #define SCAN_PADDING (iterations() / 7)
 #define SCAN_ROUNDS (iterations() / 100)
-
-static bool poll_volatile(vcache *c, size_t size)
-{
-	struct timespec ts = { 0, 200 * 1000 };
-	struct vcache_stats st;
-
-	for (int i = 0; i < 50000; i++) { /* 10 s and more: only a bound */
-		ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
-		if (st.bytes_volatile >= size)
-			return true;
-		nanosleep(&ts, NULL);
-	}
-	return false;
-}
 
 START_TEST(test_threads_idle_kick_during_scan)
 {
@@ -426,7 +413,8 @@ START_TEST(test_threads_idle_kick_during_scan)
 		ck_assert_int_ge(vcache_pin(o, VCACHE_PIN_REGENERATE), 0);
 		assert_content(o, t.seed, 0, size);
 		ck_assert_int_eq(vcache_unpin(o), 0);
-		ck_assert_msg(poll_volatile(c, all),
+		/* 200 us apart, 10 s and more: only a bound. */
+		ck_assert_msg(wait_bytes_volatile(c, all, 200, 50000),
 			      "round %lu: the object never became volatile "
 			      "again: a kick during the idle scan was lost", r);
 	}

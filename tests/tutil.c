@@ -327,12 +327,13 @@ int run_suite_smp(Suite *suite)
  * moment, so purging while the idle thread marks the pages would make a
  * test race with itself.
  */
-bool wait_bytes_volatile(vcache *cache, size_t size)
+bool wait_bytes_volatile(vcache *cache, size_t size, unsigned int poll_us,
+			 unsigned int polls)
 {
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	struct timespec ts = { 0, (long)poll_us * 1000 };
 	struct vcache_stats st;
 
-	for (int i = 0; i < 3000; i++) { /* 3000 x 20 ms */
+	for (unsigned int i = 0; i < polls; i++) {
 		ck_assert_int_eq(vcache_stats_get(cache, &st, sizeof(st)), 0);
 		if (st.bytes_volatile >= size)
 			return true;

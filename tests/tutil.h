@@ -181,11 +181,13 @@ bool backend_is_soft(void);
 int fault_signal(void);
 
 /*
- * Wait until vcache_stats_get() reports at least size bytes volatile;
- * false after a minute (the bound only turns a hang into a failure).
- * Polls without purging anything.
+ * Wait until vcache_stats_get() reports at least size bytes volatile,
+ * looking every poll_us microseconds (below a second); false after polls
+ * looks (the bound only turns a hang into a failure). Polls without
+ * purging anything.
  */
-bool wait_bytes_volatile(vcache *cache, size_t size);
+bool wait_bytes_volatile(vcache *cache, size_t size, unsigned int poll_us,
+			 unsigned int polls);
 
 /* Pages of the range resident (mincore). */
 size_t resident_pages(const void *addr, size_t len);
