@@ -29,6 +29,10 @@
  * limit in 1 MiB steps over --hog-ramp-ms and holds it; --label names the
  * scenario in the "RESULT" line printed per mode (median visits/s over the
  * rounds, outcome, OOM kills, pages with wrong content).
+ * --min-round-ms N makes each round repeat its pass (every object once,
+ * or the skewed plan) until it lasts N ms, so that rounds of a cache that
+ * fits measure a steady state, not the first 100 ms after setup; visits/s
+ * is then visits over time per round.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,6 +65,7 @@ static struct {
 	bool skewed;
 	enum vcache_backend backend;
 	unsigned int series_ms;
+	unsigned int min_round_ms;    /* a round repeats its pass until then */
 	int delay_ms;                 /* < 0: the library's default */
 	unsigned int hog_pct, hog_ramp_ms;
 	const char *label;
@@ -440,12 +445,16 @@ static void child(enum mode mode)
 		unsigned long bad = 0;
 		uint64_t t0 = bench_now_ns();
 
-		plan_round(order, cfg.objects);
-		for (unsigned int k = 0; k < cfg.objects; k++) {
-			bad += visit(mode, order[k]);
-			visits_done++;
-			maybe_sample(mode);
-		}
+		/* One pass: each object once (or the skewed plan's visits);
+		 * --min-round-ms: passes until the round lasts that long. */
+		do {
+			plan_round(order, cfg.objects);
+			for (unsigned int k = 0; k < cfg.objects; k++) {
+				bad += visit(mode, order[k]);
+				visits_done++;
+				maybe_sample(mode);
+			}
+		} while (bench_now_ns() - t0 < cfg.min_round_ms * 1000000ull);
 		memset(&m, 0, sizeof(m));
 		m.type = MSG_ROUND;
 		m.round = round;
@@ -632,8 +641,11 @@ static void print_result_line(enum mode mode, const struct result *res)
 	unsigned int first = res->nrounds > 1, n = 0;
 
 	for (unsigned int i = 0; i < res->nrounds; i++) {
+		uint64_t visits = res->rounds[i].visits -
+				  (i ? res->rounds[i - 1].visits : 0);
+
 		if (i >= first)
-			v[n++] = cfg.objects * 1e9 / res->rounds[i].ns;
+			v[n++] = (double)visits * 1e9 / res->rounds[i].ns;
 		if (res->rounds[i].text[0])
 			bad += strtoul(res->rounds[i].text, NULL, 10);
 	}
@@ -780,7 +792,7 @@ static void usage(const char *argv0)
 	       "  [--backend uffd|vrange|none] [--limit-mib N] "
 	       "[--budget-mib N]\n"
 	       "  [--objects N] [--object-mib N] [--chunk-kib N] "
-	       "[--rounds N] [--skewed] [--cheap]\n"
+	       "[--rounds N] [--min-round-ms N] [--skewed] [--cheap]\n"
 	       "  [--series FILE.csv] [--series-ms N] [--delay-ms N]\n"
 	       "  [--budget-pct P]... [--hog-pct P] [--hog-ramp-ms N] "
 	       "[--label NAME]\n"
@@ -799,6 +811,7 @@ int main(int argc, char **argv)
 		{ "object-mib", required_argument, NULL, 's' },
 		{ "chunk-kib", required_argument, NULL, 'c' },
 		{ "rounds", required_argument, NULL, 'r' },
+		{ "min-round-ms", required_argument, NULL, 'M' },
 		{ "skewed", no_argument, NULL, 'k' },
 		{ "cheap", no_argument, NULL, 'C' },
 		{ "series", required_argument, NULL, 'S' },
@@ -817,7 +830,7 @@ int main(int argc, char **argv)
 	const char *reason;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:kCS:T:D:P:H:R:L:Fh", opts,
+	while ((o = getopt_long(argc, argv, "m:b:l:B:n:s:c:r:M:kCS:T:D:P:H:R:L:Fh", opts,
 				NULL)) != -1) {
 		unsigned long v = optarg ? strtoul(optarg, NULL, 0) : 0;
 		int k;
@@ -845,6 +858,8 @@ int main(int argc, char **argv)
 		case 's': cfg.obj_size = v * BENCH_MIB; break;
 		case 'c': cfg.chunk = v * BENCH_KIB; break;
 		case 'r': cfg.rounds = (unsigned int)v; break;
+		case 'M': cfg.min_round_ms = v > 60000 ? 60000 : (unsigned int)v;
+			break;
 		case 'k': cfg.skewed = true; break;
 		case 'C': bench_set_cheap_content(true); break;
 		case 'T': cfg.series_ms = v ? (unsigned int)v : 1; break;
@@ -909,6 +924,9 @@ int main(int argc, char **argv)
 	       "per page\n", cfg.objects, cfg.skewed ?
 	       "80% of them to a hot 20% of the objects" :
 	       "every object once in a shuffled order");
+	if (cfg.min_round_ms)
+		printf("# a round repeats that pass until it lasts %u ms\n",
+		       cfg.min_round_ms);
 
 	for (int k = 0; k < MODE_MAX; k++) {
 		struct result res;

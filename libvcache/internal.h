@@ -102,9 +102,14 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	_Atomic uint64_t *chunks;
 	const char *name; /* in the allocation of chunks (object.c) */
 
-	/* Purge order (purge.c): VCACHE_PRIORITY_*, last unpin (ns). */
+	/*
+	 * Purge order (purge.c): VCACHE_PRIORITY_*, last unpin (ns); and
+	 * whether an unpin ever set it (making room ahead takes only
+	 * objects whose use the library has seen).
+	 */
 	_Atomic int priority;
 	_Atomic uint64_t unpinned_ns;
+	_Atomic bool unpinned_once;
 
 	/* Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none). */
 	pthread_mutex_t lock;
@@ -172,6 +177,8 @@ struct vcache {
 	 */
 	_Atomic int64_t held_bytes;
 	_Atomic size_t nurgent;
+	/* Where making room ahead looks next (purge.c), under lock. */
+	struct vcache_object *ahead_cursor;
 
 	/* Counters, updated from any context. */
 	_Atomic uint64_t purges;
@@ -406,6 +413,9 @@ void vc_purge_order_add(struct vcache_object *o);  /* cache->lock held */
 void vc_purge_order_del(struct vcache_object *o);  /* cache->lock held */
 int vc_purge_attach(struct vcache *c);
 void vc_purge_before_alloc(struct vcache *c, size_t bytes);
+void vc_purge_make_room(struct vcache *c, struct vcache_object *skip,
+			size_t bytes);
+void vc_purge_ahead_forget(struct vcache_object *o);
 void vc_purge_detach(struct vcache *c);
 
 #endif

@@ -143,6 +143,7 @@ void vc_object_release(struct vcache_object *o)
 	struct vcache *c = o->cache;
 
 	vc_purge_order_del(o);
+	vc_purge_ahead_forget(o);
 	if (o->prev)
 		o->prev->next = o->next;
 	else
@@ -292,6 +293,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 		return err;
 	if (o->shared)
 		return vc_shared_setup(o); /* maps the memfd (shared.c) */
+	vc_purge_make_room(c, NULL, o->map_size); /* kernel backends */
 	if (c->backend->arena && o->map_size <= VC_ARENA_OBJ_MAX) {
 		err = object_setup_arena(c, o);
 		/* No arena to be had (address space): a mapping may work. */
@@ -405,6 +407,7 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 		     flags & VCACHE_OBJECT_KEEP ? VCACHE_PRIORITY_KEEP :
 						  VCACHE_PRIORITY_NORMAL);
 	atomic_store(&o->unpinned_ns, vc_now_ns());
+	atomic_store(&o->unpinned_once, false);
 	o->hash_next = o->next = o->prev = NULL;
 	/* Accessors work for the fill callbacks. */
 	atomic_store(&o->magic, OBJ_MAGIC_LIVE);

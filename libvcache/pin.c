@@ -223,8 +223,10 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		return err;
 	/* soft: regenerating may need room the watcher has not made yet. */
 	if ((flags & VCACHE_PIN_REGENERATE) &&
-	    (atomic_load(&o->chunks[first]) & CHUNK_VOLATILE))
+	    (atomic_load(&o->chunks[first]) & CHUNK_VOLATILE)) {
 		vc_purge_before_alloc(o->cache, length);
+		vc_purge_make_room(o->cache, o, length);
+	}
 
 	pthread_mutex_lock(&o->lock);
 	for (size_t i = first; i <= last; i++)
@@ -380,8 +382,11 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 		(void)vc_purge_locked(o, chunk_offset(o, first),
 				      chunk_offset(o, last) +
 					      chunk_map_length(o, last));
-	if (released)
+	if (released) {
 		atomic_store(&o->unpinned_ns, now); /* purge order: LRU */
+		if (!atomic_load(&o->unpinned_once))
+			atomic_store(&o->unpinned_once, true);
+	}
 	pthread_mutex_unlock(&o->lock);
 	if (delayed)
 		vc_idle_kick(o->cache, deadline);

@@ -53,6 +53,11 @@
 
 enum source_kind { SRC_STOP, SRC_EVENTFD, SRC_PSI, SRC_KERNFS };
 
+/* Written to the stop eventfd: wake the thread for a look (and to re-read
+ * its cgroup), or stop it. */
+#define KICK 1ull
+#define STOP (1ull << 32)
+
 /* Which file a descriptor was when we opened it. */
 struct fdid {
 	dev_t dev;
@@ -115,9 +120,6 @@ static char last_self[512]; /* /proc/self/cgroup as last sampled, lock */
 static int start(void);
 static void restart_if_needed(void);
 
-/* Written to the stop eventfd: wake the thread to re-read its cgroup. */
-#define KICK 1ull
-#define STOP (1ull << 32)
 
 _public_ int vcache_pressure(void)
 {
@@ -134,6 +136,80 @@ uint64_t vc_pressure_delay_cap(void)
 {
 	return atomic_load(&delay_cap);
 }
+
+/*
+ * The group's room, for making room ahead (purge.c) on the pin and fault
+ * paths: one pread(2) of the group's usage file, which the watcher keeps
+ * open while it runs. The descriptor is published with its identity, and
+ * a reader checks it first (fstat), so a descriptor the watcher has
+ * closed, or the program closed behind the library's back, reads as
+ * "unknown" rather than as another file (a number reused in the window
+ * between the check and the read gives at worst a wrong figure, and so
+ * one purge too many or too few: purging is always safe).
+ */
+static _Atomic int room_fd = -1;
+static _Atomic uint64_t room_dev, room_ino, room_limit = UINT64_MAX;
+
+static bool fd_still(int fd, uint64_t dev, uint64_t ino)
+{
+	struct stat st;
+
+	return fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == dev &&
+	       (uint64_t)st.st_ino == ino;
+}
+
+uint64_t vc_pressure_reserve(uint64_t limit)
+{
+	uint64_t r = limit / 256;
+
+	return r < MiB ? MiB : r;
+}
+
+int vc_pressure_room(uint64_t *ret_room, uint64_t *ret_limit)
+{
+	int fd = atomic_load(&room_fd);
+	uint64_t limit = atomic_load(&room_limit), usage;
+	char buf[32], *end;
+	ssize_t n;
+
+	if (limit == UINT64_MAX ||
+	    !fd_still(fd, atomic_load(&room_dev), atomic_load(&room_ino)))
+		return -ENOENT;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	usage = strtoull(buf, &end, 10);
+	if (end == buf || *end != '\n')
+		return -EIO;
+	*ret_room = usage < limit ? limit - usage : 0;
+	*ret_limit = limit;
+	return 0;
+}
+
+/* Watcher thread: open (or drop) the usage file of the scope s. */
+static void room_open(const struct scope *s)
+{
+	char path[PATH_MAX + 64];
+	struct fdid id = { 0, 0 };
+	int fd = -1, old;
+
+	if (s->version && s->limit != UINT64_MAX) {
+		snprintf(path, sizeof(path), "%s/%s", s->cg, s->version == 1 ?
+			 "memory.usage_in_bytes" : "memory.current");
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		id = fd_id(fd);
+	}
+	old = atomic_exchange(&room_fd, -1);
+	if (old >= 0)
+		close_if(old, (struct fdid){ (dev_t)atomic_load(&room_dev),
+					     (ino_t)atomic_load(&room_ino) });
+	atomic_store(&room_dev, (uint64_t)id.dev);
+	atomic_store(&room_ino, (uint64_t)id.ino);
+	atomic_store(&room_limit, fd >= 0 ? s->limit : UINT64_MAX);
+	atomic_store(&room_fd, fd);
+}
+
 
 static int read_file(const char *path, char *buf, size_t size)
 {
@@ -415,14 +491,14 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
  * 25-75% of the data fell from about x0.8 to x0.45), and reading it less
  * often let a hog find the delays holding too much (OOM kills).
  */
-static void room_cap(uint64_t room, uint64_t free, uint64_t margin,
+static void room_cap(uint64_t room, bool reclaiming, uint64_t margin,
 		     struct vc_pressure_event *ev)
 {
 	uint64_t held = vc_idle_held_bytes();
 	uint64_t cap;
 
 	room = room > UINT64_MAX - held ? UINT64_MAX : room + held;
-	cap = room > 2 * margin && free >= margin ? room - 2 * margin : 0;
+	cap = room > 2 * margin && !reclaiming ? room - 2 * margin : 0;
 	if (cap < ev->cap)
 		ev->cap = cap;
 }
@@ -477,11 +553,20 @@ static void sample(const struct scope *s, bool event,
 
 			judge(h, m, event, ev);
 			*ret_tight |= h < 4 * m;
-			/* Without the figure, only the free part counts;
-			 * reclaiming, no delay: not read (see room_cap()). */
-			if (h < m || self_lazyfree(&file) < 0 || file > usage)
+			/*
+			 * Without the figure, only the free part counts.
+			 * Reclaiming means less than the reserve free: the
+			 * library makes room ahead of the limit itself
+			 * (purge.c), so below the margin the group need not
+			 * be reclaiming. Reclaiming, no delay: not read (see
+			 * room_cap()).
+			 */
+			bool reclaiming = h < vc_pressure_reserve(s->limit);
+
+			if (reclaiming || self_lazyfree(&file) < 0 ||
+			    file > usage)
 				file = 0;
-			room_cap(h + file, h, m, ev);
+			room_cap(h + file, reclaiming, m, ev);
 		}
 	}
 	if (avail != UINT64_MAX && total != UINT64_MAX) {
@@ -494,7 +579,7 @@ static void sample(const struct scope *s, bool event,
 		 * System-wide, other processes compete for that memory and
 		 * are not ours to watch: at most a quarter of it, as before.
 		 */
-		room_cap(avail, avail, m, ev);
+		room_cap(avail, avail < m, m, ev);
 		if (avail / 4 < ev->cap)
 			ev->cap = avail / 4;
 	}
@@ -528,6 +613,7 @@ static void *watch_main(void *arg)
 
 	sem_post(&started); /* see start() */
 	scope_find(&s);
+	room_open(&s);
 	free(arg);
 	src[0] = (struct source){ wa.fd, -1, SRC_STOP, "stop", wa.id,
 				  fd_id(-1) };
@@ -581,10 +667,13 @@ static void *watch_main(void *arg)
 		    strcmp(self, s.self) != 0) {
 			sources_close(src, n);
 			scope_find(&s);
+			room_open(&s);
 			n = sources_open(src, &s);
 		}
 	}
 	sources_close(src, n);
+	s.version = 0;
+	room_open(&s); /* closes it */
 	atomic_store(&cur_level, VCACHE_PRESSURE_NONE);
 	atomic_store(&delay_cap, UINT64_MAX);
 	return NULL;

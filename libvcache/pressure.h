@@ -52,6 +52,17 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev);
 /* In a fork() child: start the thread again if there are subscribers. */
 void vc_pressure_resume(void);
 
+/*
+ * Making room ahead (purge.c). vc_pressure_room(): the bytes left before
+ * the process's memory cgroup limit, read now (one pread(2) of the usage
+ * file the watcher keeps open), and the limit; -ENOENT without a limit or
+ * while no watcher runs. vc_pressure_reserve(): the room kept free for
+ * allocations the library does not see coming, 1/256 of the limit, at
+ * least 1 MiB. Both are async-signal-safe.
+ */
+int vc_pressure_room(uint64_t *ret_room, uint64_t *ret_limit);
+uint64_t vc_pressure_reserve(uint64_t limit);
+
 /* The level last computed; async-signal-safe. */
 int vc_pressure_level(void);
 

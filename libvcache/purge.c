@@ -297,6 +297,117 @@ _public_ ssize_t vcache_purge_cache(vcache *cache, size_t bytes)
 }
 
 /*
+ * Making room ahead. On uffd and vrange the kernel reclaims volatile pages
+ * when the memory cgroup reaches its limit, in the thread that allocates:
+ * every page a regeneration installs then costs a reclaim (an rmap walk,
+ * a TLB flush) in the faulting thread, and the kernel picks pages in its
+ * own LRU order, the hot objects' as well. So before the library fills
+ * memory (a pin that regenerates, an object's creation) it reads the
+ * group's room (one pread(2)); when the fill would leave less than the
+ * reserve (pressure.h), it purges least recently unpinned objects, whole,
+ * with one MADV_DONTNEED per run of volatile unpinned chunks, until it
+ * would not. The fault path cannot take locks: it kicks the watcher, which
+ * makes room up to four reserves (on_pressure()). Only in a memory cgroup
+ * with a limit, and only the cache's own objects (a process with several
+ * caches leaves the others to the kernel).
+ *
+ * Victims come from a window of AHEAD_WINDOW objects from a cursor that
+ * moves on by a window per victim: exact LRU up to that many objects, an
+ * approximation above, and a cost per victim that does not grow with the
+ * cache. Only objects that have been unpinned are taken: the library
+ * sees nothing of optimistic reads, and the kernel, which sees accessed
+ * bits, chooses better among those. An object purged whole goes to the
+ * back of the order (unpinned_ns = UINT64_MAX) until its next unpin:
+ * nothing is left in it.
+ */
+#define AHEAD_WINDOW 64
+
+/* cache->lock held: the object is going, the cursor moves past it. */
+void vc_purge_ahead_forget(struct vcache_object *o)
+{
+	if (o->cache->ahead_cursor == o)
+		o->cache->ahead_cursor = o->next;
+}
+
+/* c->lock held. The next victim, or NULL. */
+static struct vcache_object *ahead_victim(struct vcache *c,
+					  const struct vcache_object *skip)
+{
+	struct vcache_object *o = c->ahead_cursor ? c->ahead_cursor
+						  : c->objects;
+	struct vcache_object *best = NULL, *start = o;
+
+	for (unsigned int k = 0; o && k < AHEAD_WINDOW; k++) {
+		if (o != skip && o->in_cache && !o->shared &&
+		    atomic_load(&o->unpinned_once) &&
+		    atomic_load(&o->unpinned_ns) != UINT64_MAX &&
+		    (!best || by_order(&o, &best) < 0))
+			best = o;
+		o = o->next ? o->next : c->objects;
+		if (o == start)
+			break;
+	}
+	c->ahead_cursor = o;
+	return best;
+}
+
+/* c->lock held. Purge victims until want bytes are freed. */
+static size_t make_room_locked(struct vcache *c,
+			       const struct vcache_object *skip, size_t want)
+{
+	size_t done = 0, tries = 0;
+	struct vcache_object *o;
+
+	while (done < want && tries++ < c->nobjects + 1 &&
+	       (o = ahead_victim(c, skip))) {
+		bool all = true;
+
+		pthread_mutex_lock(&o->lock);
+		done += vc_purge_locked(o, 0, o->map_size);
+		/* Each chunk volatile, unpinned, not busy: all of it went. */
+		for (size_t i = 0; all && i < o->nchunks; i++) {
+			uint64_t st = atomic_load(&o->chunks[i]);
+
+			all = (st & CHUNK_VOLATILE) && !chunk_pins(st) &&
+			      !(st & CHUNK_BUSY);
+		}
+		if (all)
+			atomic_store(&o->unpinned_ns, UINT64_MAX);
+		pthread_mutex_unlock(&o->lock);
+	}
+	return done;
+}
+
+/* The cache makes room ahead: a kernel backend that purges. */
+static bool ahead_applies(const struct vcache *c)
+{
+	return c->backend->purge && c->backend->id != VCACHE_BACKEND_SOFT &&
+	       c->backend->id != VCACHE_BACKEND_NONE;
+}
+
+void vc_purge_make_room(struct vcache *c, struct vcache_object *skip,
+			size_t bytes)
+{
+	uint64_t room, limit, reserve;
+
+	if (!ahead_applies(c) || vc_pressure_room(&room, &limit) < 0)
+		return;
+	reserve = vc_pressure_reserve(limit);
+	if (room >= bytes + reserve)
+		return;
+	/* Of the object to be pinned, only what is missing needs room. */
+	if (skip) {
+		bytes = skip->map_size -
+			resident(skip->data, skip->map_size) * vc_page_size;
+		if (room >= bytes + reserve)
+			return;
+	}
+	pthread_mutex_lock(&c->lock);
+	(void)make_room_locked(c, skip, bytes + reserve - room);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
  * The watcher says memory is short: free ev->want bytes across every
  * cache of the process. Runs on the watcher thread. vc_caches_lock is
  * held throughout, so a cache being freed waits for the pass to end
@@ -323,6 +434,12 @@ static void on_pressure(const struct vc_pressure_event *ev, void *userdata)
 	for (c = vc_caches; c; c = c->next) {
 		/* Kernel backends reclaim by themselves: see above. */
 		unsigned int max = c->backend->id == VCACHE_BACKEND_SOFT ? 2 : 0;
+		uint64_t room, limit, target;
+
+		/* ... unless the library gets there first (make room ahead). */
+		if (ahead_applies(c) && vc_pressure_room(&room, &limit) == 0 &&
+		    room < (target = 4 * vc_pressure_reserve(limit)))
+			(void)make_room_locked(c, NULL, target - room);
 
 		if (max == 0 && !atomic_load(&c->nurgent))
 			continue;
