@@ -304,9 +304,11 @@ _public_ ssize_t vcache_purge_cache(vcache *cache, size_t bytes)
  * own LRU order, the hot objects' as well. So before the library fills
  * memory (a pin that regenerates, an object's creation) it reads the
  * group's room (one pread(2)); when the fill would leave less than the
- * reserve (pressure.h), it purges least recently unpinned objects, whole,
- * with one MADV_DONTNEED per run of volatile unpinned chunks, until it
- * would not. The fault path cannot take locks: it kicks the watcher, which
+ * reserve (pressure.h), it purges least recently unpinned objects from
+ * their end, as much as it needs (whole chunks, one MADV_DONTNEED per run
+ * of volatile unpinned chunks), until it would not: the kernel takes no
+ * more than it needs either, and a whole object purged for a few pages
+ * cost twice the regenerations of a cache that fits (bench/README.md). The fault path cannot take locks: it kicks the watcher, which
  * makes room up to four reserves (on_pressure()). Only in a memory cgroup
  * with a limit, and only the cache's own objects (a process with several
  * caches leaves the others to the kernel).
@@ -316,9 +318,9 @@ _public_ ssize_t vcache_purge_cache(vcache *cache, size_t bytes)
  * approximation above, and a cost per victim that does not grow with the
  * cache. Only objects that have been unpinned are taken: the library
  * sees nothing of optimistic reads, and the kernel, which sees accessed
- * bits, chooses better among those. An object purged whole goes to the
- * back of the order (unpinned_ns = UINT64_MAX) until its next unpin:
- * nothing is left in it.
+ * bits, chooses better among those. An object with nothing left resident
+ * goes to the back of the order (unpinned_ns = UINT64_MAX) until its
+ * next unpin.
  */
 #define AHEAD_WINDOW 64
 
@@ -329,16 +331,24 @@ void vc_purge_ahead_forget(struct vcache_object *o)
 		o->cache->ahead_cursor = o->next;
 }
 
+#define AHEAD_TRIED 16 /* objects one call looks at and leaves */
+
 /* c->lock held. The next victim, or NULL. */
 static struct vcache_object *ahead_victim(struct vcache *c,
-					  const struct vcache_object *skip)
+					  const struct vcache_object *skip,
+					  struct vcache_object *const *tried,
+					  size_t ntried)
 {
 	struct vcache_object *o = c->ahead_cursor ? c->ahead_cursor
 						  : c->objects;
 	struct vcache_object *best = NULL, *start = o;
 
 	for (unsigned int k = 0; o && k < AHEAD_WINDOW; k++) {
-		if (o != skip && o->in_cache && !o->shared &&
+		bool seen = o == skip;
+
+		for (size_t t = 0; !seen && t < ntried; t++)
+			seen = tried[t] == o;
+		if (!seen && o->in_cache && !o->shared &&
 		    atomic_load(&o->unpinned_once) &&
 		    atomic_load(&o->unpinned_ns) != UINT64_MAX &&
 		    (!best || by_order(&o, &best) < 0))
@@ -351,29 +361,58 @@ static struct vcache_object *ahead_victim(struct vcache *c,
 	return best;
 }
 
-/* c->lock held. Purge victims until want bytes are freed. */
+/*
+ * o->lock held. Purge about want bytes of o from its end: the chunks that
+ * hold its last want bytes of resident pages (one mincore() pass from the
+ * end, then one bulk purge). Sets *ret_empty when nothing of o was left
+ * resident below them.
+ */
+static size_t purge_tail(struct vcache_object *o, size_t want, bool *ret_empty)
+{
+	unsigned char vec[512];
+	size_t need = (want + vc_page_size - 1) / vc_page_size, found = 0;
+	size_t p = o->map_size / vc_page_size, first = p;
+
+	while (p > 0 && found < need) {
+		size_t n = p < sizeof(vec) ? p : sizeof(vec);
+
+		p -= n;
+		if (vc_mem_present(o->data + p * vc_page_size,
+				   n * vc_page_size, vec) < 0)
+			return 0;
+		for (size_t k = n; k-- > 0 && found < need;)
+			if (vec[k] & 1) {
+				found++;
+				first = p + k;
+			}
+	}
+	*ret_empty = found < need;
+	if (!found)
+		return 0;
+	return vc_purge_locked(o, chunk_offset(o, first * vc_page_size /
+					       o->chunk_size), o->map_size);
+}
+
+/* c->lock held. Purge from victims until want bytes are freed. */
 static size_t make_room_locked(struct vcache *c,
 			       const struct vcache_object *skip, size_t want)
 {
-	size_t done = 0, tries = 0;
-	struct vcache_object *o;
+	struct vcache_object *o, *tried[AHEAD_TRIED];
+	size_t done = 0, ntried = 0;
 
-	while (done < want && tries++ < c->nobjects + 1 &&
-	       (o = ahead_victim(c, skip))) {
-		bool all = true;
+	while (done < want && ntried < AHEAD_TRIED &&
+	       (o = ahead_victim(c, skip, tried, ntried))) {
+		bool empty = false;
+		size_t n;
 
 		pthread_mutex_lock(&o->lock);
-		done += vc_purge_locked(o, 0, o->map_size);
-		/* Each chunk volatile, unpinned, not busy: all of it went. */
-		for (size_t i = 0; all && i < o->nchunks; i++) {
-			uint64_t st = atomic_load(&o->chunks[i]);
-
-			all = (st & CHUNK_VOLATILE) && !chunk_pins(st) &&
-			      !(st & CHUNK_BUSY);
-		}
-		if (all)
+		n = purge_tail(o, want - done, &empty);
+		/* Nothing resident left: to the back until its next unpin. */
+		if (empty)
 			atomic_store(&o->unpinned_ns, UINT64_MAX);
 		pthread_mutex_unlock(&o->lock);
+		done += n;
+		tried[ntried++] = o;
 	}
 	return done;
 }
