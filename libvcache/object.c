@@ -274,6 +274,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 			const char *name, size_t size, size_t chunk_size,
 			vcache_regen_fn regen, void *userdata)
 {
+	bool in_arena;
 	void *data = NULL;
 	int err;
 
@@ -293,8 +294,11 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 		return err;
 	if (o->shared)
 		return vc_shared_setup(o); /* maps the memfd (shared.c) */
-	vc_purge_make_room(c, NULL, o->map_size); /* kernel backends */
-	if (c->backend->arena && o->map_size <= VC_ARENA_OBJ_MAX) {
+	/* Kernel backends: room for the object, and in an arena for the
+	 * buffer it is filled through too (object_fill_install()). */
+	in_arena = c->backend->arena && o->map_size <= VC_ARENA_OBJ_MAX;
+	vc_purge_make_room(c, NULL, in_arena ? 2 * o->map_size : o->map_size);
+	if (in_arena) {
 		err = object_setup_arena(c, o);
 		/* No arena to be had (address space): a mapping may work. */
 		if (o->data || (err != -E2BIG && err != -ENOMEM))

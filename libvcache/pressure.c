@@ -611,9 +611,10 @@ static void *watch_main(void *arg)
 	int n, timeout = 0;
 	bool tight = false;
 
-	sem_post(&started); /* see start() */
+	/* Before start() returns: the first creations may need the room. */
 	scope_find(&s);
 	room_open(&s);
+	sem_post(&started); /* see start() */
 	free(arg);
 	src[0] = (struct source){ wa.fd, -1, SRC_STOP, "stop", wa.id,
 				  fd_id(-1) };

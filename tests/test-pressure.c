@@ -381,6 +381,284 @@ START_TEST(test_pressure_delay_holds_with_room)
 END_TEST
 
 /*
+ * Making room ahead (libvcache/purge.c): in a memory cgroup, before the
+ * library fills memory (an object's creation, a pin that regenerates) it
+ * purges the least recently unpinned objects, from their end, so that the
+ * fill stays under the limit and the kernel's reclaim never runs in the
+ * filling thread. Objects of 1 MiB, each pinned and unpinned once (volatile
+ * at once: no idle delay), are created until they are twice the limit:
+ * the group never hits its limit (v1 memory.failcnt, v2 memory.events
+ * "max"; without it: thousands), the oldest object is the one gone and
+ * the newest is whole, and a pin that regenerates the oldest makes room
+ * the same way.
+ */
+enum {
+	AHEAD_LIMIT_MB = 32, /* margin 4 MiB, reserve 1 MiB */
+	AHEAD_OBJECTS = 64,  /* 1 MiB each */
+	AHEAD_HOT_MB = 2,
+	AHEAD_SKIP = 77,     /* the premise does not hold: skipped */
+	AHEAD_FILLERS = 8,   /* plain mappings that take the margin */
+	HOLD2_LIMIT_MB = 64, /* margin 8 MiB; the watcher keeps 4 MiB free */
+	HOLD2_OBJECTS = 80,
+	HOLD2_LEFT_MB = 6,   /* MEDIUM: less than the margin left */
+};
+
+static uint64_t limit_hits(const struct cgroup_group *cg)
+{
+	uint64_t v = UINT64_MAX;
+
+	if (cg->version == 1)
+		(void)cgroup_read_u64(cg->dir, "memory.failcnt", &v);
+	else
+		(void)cgroup_read_key(cg->dir, "memory.events", "max", &v);
+	return v;
+}
+
+/* In a child in cg: a cache whose unpins are volatile at once. */
+static int child_cache_no_delay(struct cgroup_group *cg, vcache **ret)
+{
+	struct vcache_options opts;
+	int r = cgroup_enter(cg, 0);
+
+	if (r) {
+		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
+		return 101;
+	}
+	vcache_options_init(&opts);
+	opts.flags = VCACHE_OPT_NO_IDLE_DELAY;
+	CHILD_CHECK(vcache_new(&opts, ret) == 0);
+	return 0;
+}
+
+/* Create n used objects of 1 MiB in c, oldest first. */
+static int ahead_fill(vcache *c, vcache_object **obj, struct tobj *t,
+		      size_t n)
+{
+	char name[32];
+
+	for (size_t i = 0; i < n; i++) {
+		tobj_init(&t[i], 140 + i);
+		snprintf(name, sizeof(name), "ahead-%zu", i);
+		CHILD_CHECK(vcache_object_create(c, name, MiB, 16 * pagesz,
+						 tobj_regen, &t[i], 0,
+						 &obj[i]) == 0);
+		CHILD_CHECK(vcache_pin(obj[i], 0) == VCACHE_INTACT);
+		CHILD_CHECK(vcache_unpin(obj[i]) == 0);
+	}
+	return 0;
+}
+
+static int ahead_child(void *arg)
+{
+	struct cgroup_group *cg = arg;
+	vcache_object *obj[AHEAD_OBJECTS];
+	struct tobj t[AHEAD_OBJECTS];
+	uint64_t hits0, hits1;
+	vcache *c = NULL;
+	int r;
+
+	r = child_cache_no_delay(cg, &c);
+	if (r)
+		return r;
+	hits0 = limit_hits(cg);
+	if (hits0 == UINT64_MAX)
+		return AHEAD_SKIP;
+	r = ahead_fill(c, obj, t, AHEAD_OBJECTS);
+	if (r)
+		return r;
+	hits1 = limit_hits(cg);
+	printf("ahead: %d MiB created in a %d MiB group: %llu limit hits; "
+	       "oldest %zu pages resident, newest %zu\n", AHEAD_OBJECTS,
+	       AHEAD_LIMIT_MB, (unsigned long long)(hits1 - hits0),
+	       resident_pages(vcache_object_data(obj[0]), MiB),
+	       resident_pages(vcache_object_data(obj[AHEAD_OBJECTS - 1]),
+			      MiB));
+	fflush(stdout);
+	CHILD_CHECK(hits1 == hits0);
+	CHILD_CHECK(resident_pages(vcache_object_data(obj[0]), MiB) == 0);
+	CHILD_CHECK(resident_pages(vcache_object_data(obj[AHEAD_OBJECTS - 1]),
+				   MiB) == MiB / pagesz);
+
+	/* The oldest back by a pin: room again, made by the library. */
+	CHILD_CHECK(vcache_pin(obj[0], VCACHE_PIN_REGENERATE) ==
+		    VCACHE_PURGED);
+	CHILD_CHECK(limit_hits(cg) == hits0);
+	CHILD_CHECK(gen_check(vcache_object_data(obj[0]), t[0].seed, 0, MiB) ==
+		    SIZE_MAX);
+	CHILD_CHECK(vcache_unpin(obj[0]) == 0);
+	CHILD_CHECK(resident_pages(vcache_object_data(obj[1]), MiB) == 0);
+
+	for (size_t i = 0; i < AHEAD_OBJECTS; i++) {
+		r = vcache_pin(obj[i], VCACHE_PIN_REGENERATE);
+		CHILD_CHECK(r == VCACHE_INTACT || r == VCACHE_PURGED);
+		CHILD_CHECK(gen_check(vcache_object_data(obj[i]), t[i].seed, 0,
+				      MiB) == SIZE_MAX);
+		CHILD_CHECK(vcache_unpin(obj[i]) == 0);
+		vcache_object_unref(obj[i]);
+	}
+	CHILD_CHECK(vcache_free(c) == 0);
+	return 0;
+}
+
+/* Both tests: a group with that limit, child in it. -1: no group. */
+static int ahead_run(int (*child)(void *), const char *name, size_t limit,
+		     char *why, size_t why_size)
+{
+	struct cgroup_group cg;
+	int st;
+
+	if (cgroup_create(&cg, name, limit, why, why_size) < 0)
+		return -1;
+	st = run_in_child(child, &cg);
+	cgroup_remove(&cg);
+	return st;
+}
+
+/* A kernel backend that purges, no swap, no TSan. */
+#define SKIP_UNLESS_KERNEL_PURGES()					\
+	do {								\
+		vcache *c_ = tcache_new();				\
+		bool soft_ = vcache_backend(c_) == VCACHE_BACKEND_SOFT;	\
+									\
+		SKIP_IF(UNDER_TSAN, "TSan's shadow memory counts against " \
+			"the cgroup limit");				\
+		SKIP_UNLESS_PURGING(c_);				\
+		SKIP_IF_SWAP(c_);					\
+		tcache_free(c_);					\
+		SKIP_IF(soft_, "soft: the library is the only one that " \
+			"purges, before the limit as always");		\
+	} while (0)
+
+START_TEST(test_pressure_makes_room_ahead)
+{
+	char why[512];
+	int st;
+
+	SKIP_UNLESS_KERNEL_PURGES();
+	st = ahead_run(ahead_child, "vcache-ahead", AHEAD_LIMIT_MB * MiB, why,
+		       sizeof(why));
+	SKIP_IF(st == -1, "%s", why);
+	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
+		"the group's limit hits cannot be read");
+	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
+		      "child killed (OOM?)");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
+}
+END_TEST
+
+/*
+ * The idle delay where the library makes room itself (vcache.h, "The
+ * idle delay"): a group with less than a margin free but more than the
+ * reserve, whose memory is mostly volatile, is not reclaiming: the delay
+ * holds a hot object of another cache (an hour's delay), and later looks
+ * of the watcher do not end it.
+ */
+static int ahead_hold_child(void *arg)
+{
+	struct cgroup_group *cg = arg;
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	vcache_object *obj[HOLD2_OBJECTS], *hot = NULL;
+	struct tobj t[HOLD2_OBJECTS], th;
+	uint64_t before = 0, usage = 0;
+	size_t fill_size[AHEAD_FILLERS], nfill = 0;
+	void *fill[AHEAD_FILLERS];
+	vcache *c = NULL, *held = NULL;
+	int r;
+
+	r = child_cache_hour_delay(cg, &held);
+	if (r)
+		return r;
+	CHILD_CHECK(child_cache_no_delay(cg, &c) == 0);
+	tobj_init(&th, 139);
+	CHILD_CHECK(vcache_object_create(held, "hot", AHEAD_HOT_MB * MiB,
+					 16 * pagesz, tobj_regen, &th, 0,
+					 &hot) == 0);
+	r = ahead_fill(c, obj, t, HOLD2_OBJECTS);
+	if (r)
+		return r;
+	/*
+	 * Plain memory until about 6 MiB are left: more than the reserve
+	 * (1 MiB) and the 4 MiB the watcher keeps free, so the group is not
+	 * reclaiming, but less than the 8 MiB margin: MEDIUM once the
+	 * watcher looks (every 100 ms when tight). Other memory of the
+	 * process comes and goes (the heap): adjust until the watcher
+	 * agrees (5 s).
+	 */
+	for (int i = 0; i < 25; i++) {
+		CHILD_CHECK(cgroup_read_u64(cg->dir, cg->version == 1 ?
+					    "memory.usage_in_bytes" :
+					    "memory.current", &usage) == 0);
+		if (i > 0 && vcache_pressure() >= VCACHE_PRESSURE_MEDIUM &&
+		    usage + (HOLD2_LEFT_MB + 1) * MiB > HOLD2_LIMIT_MB * MiB)
+			break;
+		if (nfill < AHEAD_FILLERS && usage + HOLD2_LEFT_MB * MiB +
+		    pagesz < HOLD2_LIMIT_MB * MiB) {
+			fill_size[nfill] = HOLD2_LIMIT_MB * MiB -
+					   HOLD2_LEFT_MB * MiB - usage;
+			fill[nfill] = mmap(NULL, fill_size[nfill],
+					   PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			CHILD_CHECK(fill[nfill] != MAP_FAILED);
+			memset(fill[nfill], 1, fill_size[nfill]);
+			nfill++;
+		}
+		nanosleep(&ts, NULL);
+	}
+	/* Pin and unpin until the watcher's view allows the hold (10 s). */
+	for (int i = 0; i < 50; i++) {
+		r = vcache_pin(hot, VCACHE_PIN_REGENERATE);
+		CHILD_CHECK(r == VCACHE_INTACT || r == VCACHE_PURGED);
+		before = bytes_volatile(held);
+		CHILD_CHECK(vcache_unpin(hot) == 0);
+		if (bytes_volatile(held) == before)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	printf("ahead hold: level %d, %llu bytes of the hot cache volatile "
+	       "before the unpin, %llu after\n", vcache_pressure(),
+	       (unsigned long long)before,
+	       (unsigned long long)bytes_volatile(held));
+	fflush(stdout);
+	if (vcache_pressure() < VCACHE_PRESSURE_MEDIUM)
+		return AHEAD_SKIP; /* a margin free: not this test's case */
+	CHILD_CHECK(bytes_volatile(held) == before);
+	ts.tv_nsec = 500 * 1000 * 1000;
+	nanosleep(&ts, NULL);
+	CHILD_CHECK(bytes_volatile(held) == before);
+	CHILD_CHECK(vcache_pin(hot, 0) == VCACHE_INTACT);
+	CHILD_CHECK(gen_check(vcache_object_data(hot), th.seed, 0,
+			      AHEAD_HOT_MB * MiB) == SIZE_MAX);
+	CHILD_CHECK(vcache_unpin(hot) == 0);
+	for (size_t i = 0; i < nfill; i++)
+		CHILD_CHECK(munmap(fill[i], fill_size[i]) == 0);
+	for (size_t i = 0; i < HOLD2_OBJECTS; i++)
+		vcache_object_unref(obj[i]);
+	vcache_object_unref(hot);
+	CHILD_CHECK(vcache_free(c) == 0);
+	CHILD_CHECK(vcache_free(held) == 0);
+	return 0;
+}
+
+START_TEST(test_pressure_ahead_delay_holds)
+{
+	char why[512];
+	int st;
+
+	SKIP_UNLESS_KERNEL_PURGES();
+	st = ahead_run(ahead_hold_child, "vcache-ahead-hold",
+		       HOLD2_LIMIT_MB * MiB, why, sizeof(why));
+	SKIP_IF(st == -1, "%s", why);
+	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
+		"the group kept a margin free: not the case under test");
+	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
+		      "child killed (OOM?): the delay held too much");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
+}
+END_TEST
+
+/*
  * The premise of every forced purge in this suite, checked without the
  * library: MADV_PAGEOUT drops lazy-free anonymous pages (no swap needed)
  * and, without swap, keeps ordinary ones.
@@ -418,6 +696,8 @@ int main(void)
 	tcase_add_test(tc, test_pressure_cgroup);
 	tcase_add_test(tc, test_pressure_flushes_idle_delay);
 	tcase_add_test(tc, test_pressure_delay_holds_with_room);
+	tcase_add_test(tc, test_pressure_makes_room_ahead);
+	tcase_add_test(tc, test_pressure_ahead_delay_holds);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
