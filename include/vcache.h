@@ -379,12 +379,14 @@ struct vcache_options {
  * memory cgroup the process's volatile pages still resident, as
  * LazyFree in /proc/self/smaps_rollup; system-wide MemAvailable; plus
  * what the delays hold) less two margins of 1/8 of the limit each, and
- * 0 while the scope is reclaiming (less than a margin free); system-wide
+ * 0 while the scope is reclaiming: a memory cgroup with less than the
+ * reserve free (see "Making room ahead" below: the library itself keeps
+ * that much free), system-wide less than a margin; system-wide
  * also at most a quarter of MemAvailable (other processes compete for
  * it); the delay
  * is skipped for an unpin that would pass the cap, and a look that finds
  * the delays holding more than the cap ends every delay at once. So a
- * group under pressure but with a margin free, whose memory is mostly
+ * group under pressure but not at its limit, whose memory is mostly
  * volatile, keeps its hot objects inside the delay; a group at its limit,
  * or plain memory growing towards it, ends the delays.
  * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
@@ -465,6 +467,22 @@ int vcache_backend_status(const vcache *cache, enum vcache_backend backend,
  * kernel (keep-if-possible is then only a wish). Set at creation with
  * VCACHE_OBJECT_PURGE_FIRST or VCACHE_OBJECT_KEEP (not both), or later
  * with vcache_object_set_priority().
+ *
+ * Making room ahead (uffd and vrange, in a memory cgroup with a limit).
+ * Before the library fills memory itself - an object's creation, a pin
+ * with VCACHE_PIN_REGENERATE of a volatile object - it reads the group's
+ * usage (one read(2)), and if the fill would leave less than the reserve
+ * free (1/256 of the limit, at least 1 MiB) it purges, in the order
+ * above, from the end of the cache's objects as many bytes as the fill
+ * needs; its watcher does the same whenever it finds less than four
+ * reserves free. So the group does not reach its limit through the
+ * library's fills, and the kernel's reclaim (which at the limit runs in
+ * the allocating thread, page by page) is left for what the library does
+ * not see. Only objects that have been unpinned at least once are taken:
+ * of objects read optimistically the library sees no use, the kernel
+ * (accessed bits) does. Only the cache's own objects: a process with
+ * several caches leaves the others to the kernel. The purges count in
+ * the stats like the kernel's.
  */
 enum vcache_priority {
 	VCACHE_PRIORITY_NORMAL = 0,
@@ -598,11 +616,13 @@ ssize_t vcache_purge_cache(vcache *cache, size_t bytes);
  * every 100 ms when memory is tight). LOW: an event or less than twice
  * the margin left (the margin is 1/8 of the cgroup limit, or of half the
  * RAM without one, 4 to 512 MiB); MEDIUM: less than the margin;
- * CRITICAL: less than half of it. A look that finds less than two
- * margins left also ends every idle delay, and no new one starts while
- * the level is above NONE (see "The idle delay"). The soft backend
+ * CRITICAL: less than half of it. Each look also sets the cap on what
+ * idle delays may hold, and ends them all if they hold more (see "The
+ * idle delay"). The soft backend
  * purges until 4 margins are free again; it also checks before filling a new object and
- * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk. In the
+ * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk. On uffd
+ * and vrange in a memory cgroup the library makes room ahead of the
+ * limit (see vcache_object_set_priority()). In the
  * child of fork() the watcher thread is started again by the next
  * vcache_new(), object creation or regenerating pin there.
  * Async-signal-safe (one atomic load).

@@ -120,7 +120,6 @@ static char last_self[512]; /* /proc/self/cgroup as last sampled, lock */
 static int start(void);
 static void restart_if_needed(void);
 
-
 _public_ int vcache_pressure(void)
 {
 	return atomic_load(&cur_level);
@@ -138,8 +137,8 @@ uint64_t vc_pressure_delay_cap(void)
 }
 
 /*
- * The group's room, for making room ahead (purge.c) on the pin and fault
- * paths: one pread(2) of the group's usage file, which the watcher keeps
+ * The group's room, for making room ahead (purge.c) before a creation or
+ * a regenerating pin: one pread(2) of the group's usage file, which the watcher keeps
  * open while it runs. The descriptor is published with its identity, and
  * a reader checks it first (fstat), so a descriptor the watcher has
  * closed, or the program closed behind the library's back, reads as
@@ -209,7 +208,6 @@ static void room_open(const struct scope *s)
 	atomic_store(&room_limit, fd >= 0 ? s->limit : UINT64_MAX);
 	atomic_store(&room_fd, fd);
 }
-
 
 static int read_file(const char *path, char *buf, size_t size)
 {

@@ -308,10 +308,11 @@ _public_ ssize_t vcache_purge_cache(vcache *cache, size_t bytes)
  * their end, as much as it needs (whole chunks, one MADV_DONTNEED per run
  * of volatile unpinned chunks), until it would not: the kernel takes no
  * more than it needs either, and a whole object purged for a few pages
- * cost twice the regenerations of a cache that fits (bench/README.md). The fault path cannot take locks: it kicks the watcher, which
- * makes room up to four reserves (on_pressure()). Only in a memory cgroup
- * with a limit, and only the cache's own objects (a process with several
- * caches leaves the others to the kernel).
+ * cost twice the regenerations of a cache that fits (bench/README.md).
+ * The fault path does not (a signal handler takes no lock); the watcher
+ * makes room up to four reserves at each look (on_pressure()). Only in a
+ * memory cgroup with a limit, and only the cache's own objects (a
+ * process with several caches leaves the others to the kernel).
  *
  * Victims come from a window of AHEAD_WINDOW objects from a cursor that
  * moves on by a window per victim: exact LRU up to that many objects, an

@@ -514,7 +514,7 @@ static int ahead_run(int (*child)(void *), const char *name, size_t limit,
 	return st;
 }
 
-/* A kernel backend that purges, no swap, no TSan. */
+/* A kernel backend that purges, no swap, no sanitizer's memory. */
 #define SKIP_UNLESS_KERNEL_PURGES()					\
 	do {								\
 		vcache *c_ = tcache_new();				\
@@ -522,6 +522,8 @@ static int ahead_run(int (*child)(void *), const char *name, size_t limit,
 									\
 		SKIP_IF(UNDER_TSAN, "TSan's shadow memory counts against " \
 			"the cgroup limit");				\
+		SKIP_IF(UNDER_ASAN, "ASan's quarantine keeps freed memory " \
+			"(the fill buffers) in the small group");	\
 		SKIP_UNLESS_PURGING(c_);				\
 		SKIP_IF_SWAP(c_);					\
 		tcache_free(c_);					\
