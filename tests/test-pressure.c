@@ -162,10 +162,11 @@ static uint64_t bytes_volatile(vcache *c)
 }
 
 /*
- * In a child: join cg, then a cache whose idle delay (an hour) can only
- * end by pressure. 101 (the child's "cannot join" status) or 0.
+ * In a child: join cg, then a cache with these options. 101 (the child's
+ * "cannot join" status) or 0.
  */
-static int child_cache_hour_delay(struct cgroup_group *cg, vcache **ret)
+static int child_cache(struct cgroup_group *cg, unsigned int idle_delay_ms,
+		       unsigned int flags, vcache **ret)
 {
 	struct vcache_options opts;
 	int r = cgroup_enter(cg, 0);
@@ -175,9 +176,16 @@ static int child_cache_hour_delay(struct cgroup_group *cg, vcache **ret)
 		return 101;
 	}
 	vcache_options_init(&opts);
-	opts.idle_delay_ms = 3600 * 1000;
+	opts.idle_delay_ms = idle_delay_ms;
+	opts.flags = flags;
 	CHILD_CHECK(vcache_new(&opts, ret) == 0);
 	return 0;
+}
+
+/* A cache whose idle delay (an hour) can only end by pressure. */
+static int child_cache_hour_delay(struct cgroup_group *cg, vcache **ret)
+{
+	return child_cache(cg, 3600 * 1000, 0, ret);
 }
 
 static int flush_child(void *arg)
@@ -414,20 +422,10 @@ static uint64_t limit_hits(const struct cgroup_group *cg)
 	return v;
 }
 
-/* In a child in cg: a cache whose unpins are volatile at once. */
+/* A cache whose unpins are volatile at once. */
 static int child_cache_no_delay(struct cgroup_group *cg, vcache **ret)
 {
-	struct vcache_options opts;
-	int r = cgroup_enter(cg, 0);
-
-	if (r) {
-		fprintf(stderr, "cannot join %s: %s\n", cg->dir, strerror(-r));
-		return 101;
-	}
-	vcache_options_init(&opts);
-	opts.flags = VCACHE_OPT_NO_IDLE_DELAY;
-	CHILD_CHECK(vcache_new(&opts, ret) == 0);
-	return 0;
+	return child_cache(cg, 0, VCACHE_OPT_NO_IDLE_DELAY, ret);
 }
 
 /* Create n used objects of 1 MiB in c, oldest first. */
