@@ -297,7 +297,8 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	/* Kernel backends: room for the object, and in an arena for the
 	 * buffer it is filled through too (object_fill_install()). */
 	in_arena = c->backend->arena && o->map_size <= VC_ARENA_OBJ_MAX;
-	vc_purge_make_room(c, NULL, in_arena ? 2 * o->map_size : o->map_size);
+	vc_purge_make_room(c, NULL, 0,
+			   in_arena ? 2 * o->map_size : o->map_size);
 	if (in_arena) {
 		err = object_setup_arena(c, o);
 		/* No arena to be had (address space): a mapping may work. */

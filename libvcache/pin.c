@@ -225,7 +225,11 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	if ((flags & VCACHE_PIN_REGENERATE) &&
 	    (atomic_load(&o->chunks[first]) & CHUNK_VOLATILE)) {
 		vc_purge_before_alloc(o->cache, length);
-		vc_purge_make_room(o->cache, o, length);
+		/* Kernel backends: room for the chunks' missing pages. */
+		vc_purge_make_room(o->cache, o, chunk_offset(o, first),
+				   chunk_offset(o, last) +
+					   chunk_map_length(o, last) -
+					   chunk_offset(o, first));
 	}
 
 	pthread_mutex_lock(&o->lock);

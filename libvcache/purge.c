@@ -399,21 +399,23 @@ static size_t make_room_locked(struct vcache *c,
 			       const struct vcache_object *skip, size_t want)
 {
 	struct vcache_object *o, *tried[AHEAD_TRIED];
-	size_t done = 0, ntried = 0;
+	size_t done = 0, ntried = 0, rounds = 0;
 
+	/* Each object once (an emptied one goes to the back), and at most
+	 * AHEAD_TRIED that keep pinned or delayed chunks. */
 	while (done < want && ntried < AHEAD_TRIED &&
+	       rounds++ <= c->nobjects &&
 	       (o = ahead_victim(c, skip, tried, ntried))) {
 		bool empty = false;
-		size_t n;
 
 		pthread_mutex_lock(&o->lock);
-		n = purge_tail(o, want - done, &empty);
+		done += purge_tail(o, want - done, &empty);
 		/* Nothing resident left: to the back until its next unpin. */
 		if (empty)
 			atomic_store(&o->unpinned_ns, UINT64_MAX);
 		pthread_mutex_unlock(&o->lock);
-		done += n;
-		tried[ntried++] = o;
+		if (!empty)
+			tried[ntried++] = o;
 	}
 	return done;
 }
@@ -426,7 +428,7 @@ static bool ahead_applies(const struct vcache *c)
 }
 
 void vc_purge_make_room(struct vcache *c, struct vcache_object *skip,
-			size_t bytes)
+			size_t offset, size_t bytes)
 {
 	uint64_t room, limit, reserve;
 
@@ -435,10 +437,15 @@ void vc_purge_make_room(struct vcache *c, struct vcache_object *skip,
 	reserve = vc_pressure_reserve(limit);
 	if (room >= bytes + reserve)
 		return;
-	/* Of the object to be pinned, only what is missing needs room. */
+	/* Of the chunks to be pinned, only what is missing needs room. */
 	if (skip) {
-		bytes = skip->map_size -
-			resident(skip->data, skip->map_size) * vc_page_size;
+		size_t start = offset & ~(vc_page_size - 1);
+		size_t end = (offset + bytes + vc_page_size - 1) &
+			     ~(vc_page_size - 1);
+
+		bytes = end - start -
+			resident(skip->data + start, end - start) *
+				vc_page_size;
 		if (room >= bytes + reserve)
 			return;
 	}
