@@ -478,10 +478,13 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
  * with what the delays hold counted as givable, since
  * that is what the cap is about. Two margins of it always stay
  * reclaimable, for the watcher to see a burst coming and end the delays.
- * While the scope has a margin free (not reclaiming: level NONE or LOW)
- * the delays may hold the rest: holding costs no reclaim then. Once it
- * reclaims (free below a margin), nothing, as before: measured in
- * bench-pressure (bench/README.md, issue 8), holding half of the rest
+ * While the scope is not reclaiming the delays may hold the rest:
+ * holding costs no reclaim then. Reclaiming is, in a memory cgroup, less
+ * than the reserve free (pressure.h: the library makes room ahead of the
+ * limit itself, purge.c, so a group below a margin need not reclaim);
+ * system-wide, less than a margin. Once it reclaims, nothing: measured in
+ * bench-pressure (bench/README.md, issue 8), when reclaiming still meant
+ * "below a margin", holding half of the rest
  * there helped pin mode at 100% of the data 80/20 (x0.11 -> x0.33 of the
  * best LRU) but needed the reclaimable figure at every look, tens a
  * second at the limit, and both ways to read it cost more than that
