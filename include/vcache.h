@@ -471,10 +471,10 @@ int vcache_backend_status(const vcache *cache, enum vcache_backend backend,
  * Making room ahead (uffd and vrange, in a memory cgroup with a limit).
  * Before the library fills memory itself - an object's creation, a pin
  * with VCACHE_PIN_REGENERATE of a volatile object - it reads the group's
- * usage (one read(2)), and if the fill would leave less than the reserve
- * free (1/256 of the limit, at least 1 MiB) it purges, in the order
- * above, from the end of the cache's objects as many bytes as the fill
- * needs; its watcher does the same whenever it finds less than four
+ * usage (fstat(2) + pread(2)), and if the fill would leave less than the
+ * reserve free (1/256 of the limit, at least 1 MiB) it purges, in the
+ * order above, from the end of the cache's objects as many bytes as the
+ * fill needs; its watcher does the same whenever it finds less than four
  * reserves free. So the group does not reach its limit through the
  * library's fills, and the kernel's reclaim (which at the limit runs in
  * the allocating thread, page by page) is left for what the library does
