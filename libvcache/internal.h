@@ -412,9 +412,8 @@ size_t vc_purge_locked(struct vcache_object *o, size_t start, size_t end);
 void vc_purge_order_add(struct vcache_object *o);  /* cache->lock held */
 void vc_purge_order_del(struct vcache_object *o);  /* cache->lock held */
 int vc_purge_attach(struct vcache *c);
-void vc_purge_before_alloc(struct vcache *c, size_t bytes);
-void vc_purge_make_room(struct vcache *c, struct vcache_object *skip,
-			size_t offset, size_t bytes);
+void vc_purge_before_alloc(struct vcache *c, struct vcache_object *o,
+			   size_t offset, size_t bytes);
 void vc_purge_ahead_forget(struct vcache_object *o);
 void vc_purge_detach(struct vcache *c);
 

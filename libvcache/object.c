@@ -294,18 +294,17 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 		return err;
 	if (o->shared)
 		return vc_shared_setup(o); /* maps the memfd (shared.c) */
-	/* Kernel backends: room for the object, and in an arena for the
-	 * buffer it is filled through too (object_fill_install()). */
+	/* Room first: for the object, and in an arena for the buffer it is
+	 * filled through too (object_fill_install()). */
 	in_arena = c->backend->arena && o->map_size <= VC_ARENA_OBJ_MAX;
-	vc_purge_make_room(c, NULL, 0,
-			   in_arena ? 2 * o->map_size : o->map_size);
+	vc_purge_before_alloc(c, NULL, 0,
+			      in_arena ? 2 * o->map_size : o->map_size);
 	if (in_arena) {
 		err = object_setup_arena(c, o);
 		/* No arena to be had (address space): a mapping may work. */
 		if (o->data || (err != -E2BIG && err != -ENOMEM))
 			return err;
 	}
-	vc_purge_before_alloc(c, o->map_size); /* soft: room first */
 	if (vc_mem_map(o->map_size, PROT_READ | PROT_WRITE, &data) < 0)
 		return -ENOMEM;
 	o->data = data;

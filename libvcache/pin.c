@@ -221,16 +221,10 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	err = vc_cache_lost(o->cache);
 	if (err < 0)
 		return err;
-	/* soft: regenerating may need room the watcher has not made yet. */
+	/* Regenerating may need room the watcher has not made yet. */
 	if ((flags & VCACHE_PIN_REGENERATE) &&
-	    (atomic_load(&o->chunks[first]) & CHUNK_VOLATILE)) {
-		vc_purge_before_alloc(o->cache, length);
-		/* Kernel backends: room for the chunks' missing pages. */
-		vc_purge_make_room(o->cache, o, chunk_offset(o, first),
-				   chunk_offset(o, last) +
-					   chunk_map_length(o, last) -
-					   chunk_offset(o, first));
-	}
+	    (atomic_load(&o->chunks[first]) & CHUNK_VOLATILE))
+		vc_purge_before_alloc(o->cache, o, offset, length);
 
 	pthread_mutex_lock(&o->lock);
 	for (size_t i = first; i <= last; i++)

@@ -138,8 +138,8 @@ uint64_t vc_pressure_delay_cap(void)
 
 /*
  * The group's room, for making room ahead (purge.c) before a creation or
- * a regenerating pin: one pread(2) of the group's usage file, which the watcher keeps
- * open while it runs. The descriptor is published with its identity, and
+ * a regenerating pin: one pread(2) of the group's usage file, which the
+ * watcher keeps open while it runs. The descriptor is published with its identity, and
  * a reader checks it first (fstat), so a descriptor the watcher has
  * closed, or the program closed behind the library's back, reads as
  * "unknown" rather than as another file (a number reused in the window
@@ -148,14 +148,6 @@ uint64_t vc_pressure_delay_cap(void)
  */
 static _Atomic int room_fd = -1;
 static _Atomic uint64_t room_dev, room_ino, room_limit = UINT64_MAX;
-
-static bool fd_still(int fd, uint64_t dev, uint64_t ino)
-{
-	struct stat st;
-
-	return fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == dev &&
-	       (uint64_t)st.st_ino == ino;
-}
 
 uint64_t vc_pressure_reserve(uint64_t limit)
 {
@@ -172,7 +164,8 @@ int vc_pressure_room(uint64_t *ret_room, uint64_t *ret_limit)
 	ssize_t n;
 
 	if (limit == UINT64_MAX ||
-	    !fd_still(fd, atomic_load(&room_dev), atomic_load(&room_ino)))
+	    !fd_is(fd, (struct fdid){ (dev_t)atomic_load(&room_dev),
+				     (ino_t)atomic_load(&room_ino) }))
 		return -ENOENT;
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)

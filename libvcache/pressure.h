@@ -54,9 +54,9 @@ void vc_pressure_resume(void);
 
 /*
  * Making room ahead (purge.c). vc_pressure_room(): the bytes left before
- * the process's memory cgroup limit, read now (one pread(2) of the usage
- * file the watcher keeps open), and the limit; -ENOENT without a limit or
- * while no watcher runs. vc_pressure_reserve(): the room kept free for
+ * the process's memory cgroup limit, read now (fstat(2) and pread(2) of
+ * the usage file the watcher keeps open), and the limit; -ENOENT without
+ * a limit, or when the watcher has not opened the file or has closed it. vc_pressure_reserve(): the room kept free for
  * allocations the library does not see coming, 1/256 of the limit, at
  * least 1 MiB. Both are async-signal-safe.
  */

@@ -48,9 +48,11 @@ static unsigned int rank(int priority)
 	}
 }
 
+#define MINCORE_BATCH 512 /* pages per mincore() call: 2 MiB of 4 KiB */
+
 static size_t resident(const uint8_t *addr, size_t len)
 {
-	unsigned char vec[512]; /* 2 MiB of 4 KiB pages per call */
+	unsigned char vec[MINCORE_BATCH];
 	size_t n = 0;
 
 	for (size_t off = 0; off < len; off += sizeof(vec) * vc_page_size) {
@@ -303,7 +305,7 @@ _public_ ssize_t vcache_purge_cache(vcache *cache, size_t bytes)
  * a TLB flush) in the faulting thread, and the kernel picks pages in its
  * own LRU order, the hot objects' as well. So before the library fills
  * memory (a pin that regenerates, an object's creation) it reads the
- * group's room (one pread(2)); when the fill would leave less than the
+ * group's room (fstat(2) + pread(2)); when the fill would leave less than the
  * reserve (pressure.h), it purges least recently unpinned objects from
  * their end, as much as it needs (whole chunks, one MADV_DONTNEED per run
  * of volatile unpinned chunks), until it would not: the kernel takes no
@@ -370,7 +372,7 @@ static struct vcache_object *ahead_victim(struct vcache *c,
  */
 static size_t purge_tail(struct vcache_object *o, size_t want, bool *ret_empty)
 {
-	unsigned char vec[512];
+	unsigned char vec[MINCORE_BATCH];
 	size_t need = (want + vc_page_size - 1) / vc_page_size, found = 0;
 	size_t p = o->map_size / vc_page_size, first = p;
 
@@ -420,37 +422,40 @@ static size_t make_room_locked(struct vcache *c,
 	return done;
 }
 
-/* The cache makes room ahead: a kernel backend that purges. */
+/* The cache makes room ahead: a kernel backend (none cannot purge). */
 static bool ahead_applies(const struct vcache *c)
 {
-	return c->backend->purge && c->backend->id != VCACHE_BACKEND_SOFT &&
-	       c->backend->id != VCACHE_BACKEND_NONE;
+	return c->backend->purge && c->backend->id != VCACHE_BACKEND_SOFT;
 }
 
-void vc_purge_make_room(struct vcache *c, struct vcache_object *skip,
-			size_t offset, size_t bytes)
+/*
+ * Room for bytes about to be filled; for a pin of o, for the missing pages
+ * of the chunks holding [offset, offset + bytes), which it regenerates
+ * whole.
+ */
+static void make_room(struct vcache *c, struct vcache_object *o,
+		      size_t offset, size_t bytes)
 {
 	uint64_t room, limit, reserve;
 
-	if (!ahead_applies(c) || vc_pressure_room(&room, &limit) < 0)
+	if (vc_pressure_room(&room, &limit) < 0)
 		return;
 	reserve = vc_pressure_reserve(limit);
-	if (room >= bytes + reserve)
-		return;
-	/* Of the chunks to be pinned, only what is missing needs room. */
-	if (skip) {
-		size_t start = offset & ~(vc_page_size - 1);
-		size_t end = (offset + bytes + vc_page_size - 1) &
-			     ~(vc_page_size - 1);
+	if (o) {
+		size_t first = offset / o->chunk_size;
+		size_t last = (offset + bytes - 1) / o->chunk_size;
+		size_t start = chunk_offset(o, first);
+		size_t end = chunk_offset(o, last) + chunk_map_length(o, last);
 
-		bytes = end - start -
-			resident(skip->data + start, end - start) *
-				vc_page_size;
+		bytes = end - start;
 		if (room >= bytes + reserve)
 			return;
+		bytes -= resident(o->data + start, end - start) * vc_page_size;
 	}
+	if (room >= bytes + reserve)
+		return;
 	pthread_mutex_lock(&c->lock);
-	(void)make_room_locked(c, skip, bytes + reserve - room);
+	(void)make_room_locked(c, o, bytes + reserve - room);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -501,16 +506,21 @@ static void on_pressure(const struct vc_pressure_event *ev, void *userdata)
 }
 
 /*
- * Before an object of bytes is filled (object.c), on the soft backend:
- * make room first if the watcher's sources say it would not fit with a
- * margin, as the kernel's direct reclaim does for its own allocations.
- * The watcher alone could be too late when a burst of creations follows
- * a move into a small cgroup.
+ * Before the library fills bytes of memory: an object's creation
+ * (object.c, o NULL) or a pin of [offset, offset + bytes) of o that
+ * regenerates (pin.c). No lock held. Kernel backends make room ahead
+ * (above). On soft: make room first if the watcher's sources say it would
+ * not fit with a margin, as the kernel's direct reclaim does for its own
+ * allocations. The watcher alone could be too late when a burst of
+ * creations follows a move into a small cgroup.
  */
-void vc_purge_before_alloc(struct vcache *c, size_t bytes)
+void vc_purge_before_alloc(struct vcache *c, struct vcache_object *o,
+			   size_t offset, size_t bytes)
 {
 	struct vc_pressure_event ev;
 
+	if (ahead_applies(c))
+		make_room(c, o, offset, bytes);
 	if (c->backend->id != VCACHE_BACKEND_SOFT)
 		return;
 	vc_pressure_sample(bytes, &ev);
