@@ -54,7 +54,7 @@
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static sigsegv_dispatcher dispatcher; /* changed only with WRITER set */
 static _Atomic uint32_t guard;        /* WRITER | number of readers */
-static _tls_ void *tls_found;
+static _tls_ void *volatile tls_found; /* read around signal handlers */
 
 static void reader_enter(void)
 {
@@ -122,14 +122,21 @@ void vc_sigsegv_unregister(void *ticket)
 	pthread_mutex_unlock(&registry_lock);
 }
 
+/*
+ * Reentrant: a signal handler on this thread may look up another address
+ * between the area handler's store and our read (a SIGSEGV handler that
+ * interrupted a lookup of soft's); each lookup puts tls_found back as it
+ * found it, so an interrupted one still reads its own area.
+ */
 void *vc_sigsegv_lookup(uintptr_t addr)
 {
-	void *found = NULL;
+	void *found = NULL, *outer = tls_found;
 
 	reader_enter();
 	tls_found = NULL;
 	if (sigsegv_dispatch(&dispatcher, (void *)addr))
 		found = tls_found;
+	tls_found = outer;
 	reader_exit();
 	return found;
 }
