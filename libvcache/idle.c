@@ -259,6 +259,9 @@ static void *idle_main(void *arg)
 		uint64_t due = atomic_load(&c->remark_due);
 		bool remark = due && due <= now, retry = false;
 
+		/* Faults asked for room ahead (purge.c). */
+		if (atomic_exchange(&c->room_wanted, false))
+			vc_purge_room_ahead(c);
 		/* Kicks during the scan take the lock (vc_idle_kick()). */
 		atomic_store(&c->idle_next, 0);
 		/* Faults from now on start a new batch. */

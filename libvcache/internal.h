@@ -103,13 +103,11 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	const char *name; /* in the allocation of chunks (object.c) */
 
 	/*
-	 * Purge order (purge.c): VCACHE_PRIORITY_*, last unpin (ns); and
-	 * whether an unpin ever set it (making room ahead takes only
-	 * objects whose use the library has seen).
+	 * Purge order (purge.c): VCACHE_PRIORITY_*, and the last use (ns:
+	 * the creation, an unpin, a vcache_object_data(), a fault).
 	 */
 	_Atomic int priority;
-	_Atomic uint64_t unpinned_ns;
-	_Atomic bool unpinned_once;
+	_Atomic uint64_t used_ns;
 
 	/* Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none). */
 	pthread_mutex_t lock;
@@ -179,6 +177,13 @@ struct vcache {
 	_Atomic size_t nurgent;
 	/* Where making room ahead looks next (purge.c), under lock. */
 	struct vcache_object *ahead_cursor;
+	/*
+	 * Bytes faults installed since the idle thread was last asked to
+	 * make room ahead, and whether it is asked now (purge.c; the fault
+	 * path sets them, the thread takes room_wanted under lock).
+	 */
+	_Atomic size_t room_debt;
+	_Atomic bool room_wanted;
 
 	/* Counters, updated from any context. */
 	_Atomic uint64_t purges;
@@ -415,6 +420,9 @@ int vc_purge_attach(struct vcache *c);
 void vc_purge_before_alloc(struct vcache *c, struct vcache_object *o,
 			   size_t offset, size_t bytes);
 void vc_purge_ahead_forget(struct vcache_object *o);
+void vc_purge_after_fault(struct vcache_object *o, size_t bytes);
+void vc_purge_room_ahead(struct vcache *c); /* cache->lock held */
+void vc_object_used(struct vcache_object *o);
 void vc_purge_detach(struct vcache *c);
 
 #endif

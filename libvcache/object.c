@@ -410,8 +410,7 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 		     flags & VCACHE_OBJECT_PURGE_FIRST ? VCACHE_PRIORITY_PURGE_FIRST :
 		     flags & VCACHE_OBJECT_KEEP ? VCACHE_PRIORITY_KEEP :
 						  VCACHE_PRIORITY_NORMAL);
-	atomic_store(&o->unpinned_ns, vc_now_ns());
-	atomic_store(&o->unpinned_once, false);
+	atomic_store(&o->used_ns, vc_now_ns());
 	o->hash_next = o->next = o->prev = NULL;
 	/* Accessors work for the fill callbacks. */
 	atomic_store(&o->magic, OBJ_MAGIC_LIVE);
@@ -534,7 +533,10 @@ _public_ int vcache_object_remove(vcache_object *object)
  */
 _public_ void *vcache_object_data(vcache_object *object)
 {
-	return vc_object_check(object) == 0 ? object->data : NULL;
+	if (vc_object_check(object) < 0)
+		return NULL;
+	vc_object_used(object); /* the purge order's "last use" (purge.c) */
+	return object->data;
 }
 
 _public_ size_t vcache_object_size(const vcache_object *object)

@@ -149,6 +149,12 @@ uint64_t vc_pressure_delay_cap(void)
 static _Atomic int room_fd = -1;
 static _Atomic uint64_t room_dev, room_ino, room_limit = UINT64_MAX;
 
+/* The group's limit while its usage file is open, else UINT64_MAX. */
+uint64_t vc_pressure_limit(void)
+{
+	return atomic_load(&room_limit);
+}
+
 uint64_t vc_pressure_reserve(uint64_t limit)
 {
 	uint64_t r = limit / 256;

@@ -56,11 +56,14 @@ void vc_pressure_resume(void);
  * Making room ahead (purge.c). vc_pressure_room(): the bytes left before
  * the process's memory cgroup limit, read now (fstat(2) and pread(2) of
  * the usage file the watcher keeps open), and the limit; -ENOENT without
- * a limit, or when the watcher has not opened the file or has closed it. vc_pressure_reserve(): the room kept free for
- * allocations the library does not see coming, 1/256 of the limit, at
- * least 1 MiB. Both are async-signal-safe.
+ * a limit, or when the watcher has not opened the file or has closed it.
+ * vc_pressure_limit(): that limit without a read, UINT64_MAX in those
+ * cases. vc_pressure_reserve(): the room kept free for allocations the
+ * library does not see coming, 1/256 of the limit, at least 1 MiB. All
+ * three are async-signal-safe.
  */
 int vc_pressure_room(uint64_t *ret_room, uint64_t *ret_limit);
+uint64_t vc_pressure_limit(void);
 uint64_t vc_pressure_reserve(uint64_t limit);
 
 /* The level last computed; async-signal-safe. */

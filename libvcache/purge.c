@@ -4,8 +4,10 @@
  * response to memory pressure, and the order in which objects go
  *
  * Order: purge-first objects, then normal, then keep-if-possible ones;
- * within a class, least recently unpinned first (o->unpinned_ns, set at
- * creation and by every unpin that leaves a chunk unpinned).
+ * within a class, least recently used first (o->used_ns: set at
+ * creation, by every unpin that leaves a chunk unpinned, by
+ * vcache_object_data(), and by a fault of an object already seen used;
+ * vc_object_used()).
  *
  * A purge is real: the backend's purge() discards the pages now (soft:
  * PROT_NONE + MADV_DONTNEED; uffd: MADV_DONTNEED on the userfaultfd range,
@@ -176,6 +178,21 @@ _public_ ssize_t vcache_purge(vcache_object *object)
 }
 
 /*
+ * o was used now (vcache_object_data(), a fault): its place in the purge
+ * order. Async-signal-safe. The time is stored at most once a
+ * millisecond, so that threads reading one object optimistically do not
+ * write its cache line on every access.
+ */
+void vc_object_used(struct vcache_object *o)
+{
+	uint64_t now = vc_now_ns(), last = atomic_load_explicit(
+		&o->used_ns, memory_order_relaxed);
+
+	if (now - last > 1000000ull || last > now)
+		atomic_store_explicit(&o->used_ns, now, memory_order_relaxed);
+}
+
+/*
  * Objects a pressure pass on a kernel backend purges itself (see the
  * top): purge-first and shared ones, counted per cache so that a pass
  * over a cache with none of them does not walk every object.
@@ -230,8 +247,8 @@ static int by_order(const void *a, const void *b)
 	struct vcache_object *y = *(struct vcache_object *const *)b;
 	unsigned int rx = rank(atomic_load(&x->priority));
 	unsigned int ry = rank(atomic_load(&y->priority));
-	uint64_t tx = atomic_load(&x->unpinned_ns);
-	uint64_t ty = atomic_load(&y->unpinned_ns);
+	uint64_t tx = atomic_load(&x->used_ns);
+	uint64_t ty = atomic_load(&y->used_ns);
 
 	if (rx != ry)
 		return rx < ry ? -1 : 1;
@@ -311,19 +328,31 @@ _public_ ssize_t vcache_purge_cache(vcache *cache, size_t bytes)
  * of volatile unpinned chunks), until it would not: the kernel takes no
  * more than it needs either, and a whole object purged for a few pages
  * cost twice the regenerations of a cache that fits (bench/README.md).
- * The fault path does not (a signal handler takes no lock); the watcher
- * makes room up to four reserves at each look (on_pressure()). Only in a
- * memory cgroup with a limit, and only the cache's own objects (a
- * process with several caches leaves the others to the kernel).
+ * The fault path cannot (a signal handler takes no lock): it counts the
+ * bytes it installs, and after every reserve's worth asks the cache's
+ * idle thread (sem_post(), async-signal-safe), which then makes room up
+ * to four reserves (vc_purge_room_ahead()) on its own CPU while the
+ * faulting thread goes on; the watcher does the same at each look
+ * (on_pressure()). Optimistic readers then pay for a purge ahead (a
+ * MADV_DONTNEED elsewhere) instead of a reclaim in their fault: in
+ * bench-pressure at 25% of the data, memory-cgroup reclaim called from
+ * UFFDIO_COPY was 31% of all CPU time of optimistic mode
+ * (bench/README.md). Only in a memory cgroup with a limit, and only the
+ * cache's own objects (a process with several caches leaves the others to
+ * the kernel).
  *
  * Victims come from a window of AHEAD_WINDOW objects from a cursor that
  * moves on by a window per victim: exact LRU up to that many objects, an
  * approximation above, and a cost per victim that does not grow with the
- * cache. Only objects that have been unpinned are taken: the library
- * sees nothing of optimistic reads, and the kernel, which sees accessed
- * bits, chooses better among those. An object with nothing left resident
- * goes to the back of the order (unpinned_ns = UINT64_MAX) until its
- * next unpin.
+ * cache. The order is the library's view of use: an unpin, a
+ * vcache_object_data(), a fault. An object read through a pointer kept
+ * from an earlier vcache_object_data() looks idle until it faults (the
+ * kernel, which sees accessed bits, would have kept it): vcache.h asks
+ * programs to call it when they use an object. Before, only unpinned
+ * objects were taken and optimistic ones left to the kernel's reclaim,
+ * which then ran in their faults. An object with nothing left resident
+ * goes to the back of the order (used_ns = UINT64_MAX) until its next
+ * use.
  */
 #define AHEAD_WINDOW 64
 
@@ -352,8 +381,7 @@ static struct vcache_object *ahead_victim(struct vcache *c,
 		for (size_t t = 0; !seen && t < ntried; t++)
 			seen = tried[t] == o;
 		if (!seen && o->in_cache && !o->shared &&
-		    atomic_load(&o->unpinned_once) &&
-		    atomic_load(&o->unpinned_ns) != UINT64_MAX &&
+		    atomic_load(&o->used_ns) != UINT64_MAX &&
 		    (!best || by_order(&o, &best) < 0))
 			best = o;
 		o = o->next ? o->next : c->objects;
@@ -414,7 +442,7 @@ static size_t make_room_locked(struct vcache *c,
 		done += purge_tail(o, want - done, &empty);
 		/* Nothing resident left: to the back until its next unpin. */
 		if (empty)
-			atomic_store(&o->unpinned_ns, UINT64_MAX);
+			atomic_store(&o->used_ns, UINT64_MAX);
 		pthread_mutex_unlock(&o->lock);
 		if (!empty)
 			tried[ntried++] = o;
@@ -460,6 +488,42 @@ static void make_room(struct vcache *c, struct vcache_object *o,
 }
 
 /*
+ * Room up to four reserves, for what c's faults will install next: from
+ * the idle thread (asked by vc_purge_after_fault()) and the watcher.
+ * c->lock held.
+ */
+void vc_purge_room_ahead(struct vcache *c)
+{
+	uint64_t room, limit, target;
+
+	if (ahead_applies(c) && vc_pressure_room(&room, &limit) == 0 &&
+	    room < (target = 4 * vc_pressure_reserve(limit)))
+		(void)make_room_locked(c, NULL, target - room);
+}
+
+/*
+ * Fault path (signal context): a fault just installed bytes of o. A fault
+ * is a use; and after a reserve's worth of installs the idle thread makes
+ * room ahead (see above). Async-signal-safe.
+ */
+void vc_purge_after_fault(struct vcache_object *o, size_t bytes)
+{
+	struct vcache *c = o->cache;
+	uint64_t limit = vc_pressure_limit();
+
+	vc_object_used(o);
+	if (limit == UINT64_MAX || !ahead_applies(c) ||
+	    !atomic_load(&c->idle_alive))
+		return;
+	if (atomic_fetch_add(&c->room_debt, bytes) + bytes <
+	    vc_pressure_reserve(limit))
+		return;
+	atomic_store(&c->room_debt, 0);
+	if (!atomic_exchange(&c->room_wanted, true))
+		sem_post(&c->idle_sem);
+}
+
+/*
  * The watcher says memory is short: free ev->want bytes across every
  * cache of the process. Runs on the watcher thread. vc_caches_lock is
  * held throughout, so a cache being freed waits for the pass to end
@@ -486,12 +550,9 @@ static void on_pressure(const struct vc_pressure_event *ev, void *userdata)
 	for (c = vc_caches; c; c = c->next) {
 		/* Kernel backends reclaim by themselves: see above. */
 		unsigned int max = c->backend->id == VCACHE_BACKEND_SOFT ? 2 : 0;
-		uint64_t room, limit, target;
 
 		/* ... unless the library gets there first (make room ahead). */
-		if (ahead_applies(c) && vc_pressure_room(&room, &limit) == 0 &&
-		    room < (target = 4 * vc_pressure_reserve(limit)))
-			(void)make_room_locked(c, NULL, target - room);
+		vc_purge_room_ahead(c);
 
 		if (max == 0 && !atomic_load(&c->nurgent))
 			continue;

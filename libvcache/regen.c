@@ -318,6 +318,9 @@ void vc_regen_fault(struct vcache_object *o, uintptr_t addr)
 		(void)b->mark_volatile(o->data + off, chunk_map_length(o, i));
 	/* Whole again and volatile again: a pin's prefetch report is void. */
 	vc_chunk_release(o, i, err == 0 ? CHUNK_KNOWN | CHUNK_PURGED : 0);
+	/* Room ahead for the next faults (purge.c). */
+	if (err == 0)
+		vc_purge_after_fault(o, chunk_map_length(o, i));
 out:
 	vc_fault_reblock(&blocked);
 	if (err < 0)
