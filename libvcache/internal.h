@@ -103,10 +103,12 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	const char *name; /* in the allocation of chunks (object.c) */
 
 	/*
-	 * Purge order (purge.c): VCACHE_PRIORITY_*, and the last use (ns:
-	 * the creation, an unpin, a vcache_object_data(), a fault).
+	 * Purge order (purge.c): VCACHE_PRIORITY_*, last unpin (ns); making
+	 * room ahead's: the last use (ns: an unpin, a vcache_object_data(),
+	 * a fault; UINT64_MAX once purged empty).
 	 */
 	_Atomic int priority;
+	_Atomic uint64_t unpinned_ns;
 	_Atomic uint64_t used_ns;
 
 	/* Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none). */

@@ -410,7 +410,8 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 		     flags & VCACHE_OBJECT_PURGE_FIRST ? VCACHE_PRIORITY_PURGE_FIRST :
 		     flags & VCACHE_OBJECT_KEEP ? VCACHE_PRIORITY_KEEP :
 						  VCACHE_PRIORITY_NORMAL);
-	atomic_store(&o->used_ns, vc_now_ns());
+	atomic_store(&o->unpinned_ns, vc_now_ns());
+	atomic_store(&o->used_ns, atomic_load(&o->unpinned_ns));
 	o->hash_next = o->next = o->prev = NULL;
 	/* Accessors work for the fill callbacks. */
 	atomic_store(&o->magic, OBJ_MAGIC_LIVE);

@@ -381,7 +381,8 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 				      chunk_offset(o, last) +
 					      chunk_map_length(o, last));
 	if (released) {
-		atomic_store(&o->used_ns, now); /* purge order: LRU */
+		atomic_store(&o->unpinned_ns, now); /* purge order: LRU */
+		atomic_store(&o->used_ns, now); /* making room ahead's */
 	}
 	pthread_mutex_unlock(&o->lock);
 	if (delayed)

@@ -4,10 +4,9 @@
  * response to memory pressure, and the order in which objects go
  *
  * Order: purge-first objects, then normal, then keep-if-possible ones;
- * within a class, least recently used first (o->used_ns: set at
- * creation, by every unpin that leaves a chunk unpinned, by
- * vcache_object_data(), and by a fault of an object already seen used;
- * vc_object_used()).
+ * within a class, least recently unpinned first (o->unpinned_ns, set at
+ * creation and by every unpin that leaves a chunk unpinned). Making room
+ * ahead (below) has its own order, of any use.
  *
  * A purge is real: the backend's purge() discards the pages now (soft:
  * PROT_NONE + MADV_DONTNEED; uffd: MADV_DONTNEED on the userfaultfd range,
@@ -178,8 +177,8 @@ _public_ ssize_t vcache_purge(vcache_object *object)
 }
 
 /*
- * o was used now (vcache_object_data(), a fault): its place in the purge
- * order. Async-signal-safe. The time is stored at most once a
+ * o was used now (vcache_object_data(), a fault): its place in making
+ * room ahead's order (below). Async-signal-safe. The time is stored at most once a
  * millisecond, so that threads reading one object optimistically do not
  * write its cache line on every access.
  */
@@ -247,8 +246,8 @@ static int by_order(const void *a, const void *b)
 	struct vcache_object *y = *(struct vcache_object *const *)b;
 	unsigned int rx = rank(atomic_load(&x->priority));
 	unsigned int ry = rank(atomic_load(&y->priority));
-	uint64_t tx = atomic_load(&x->used_ns);
-	uint64_t ty = atomic_load(&y->used_ns);
+	uint64_t tx = atomic_load(&x->unpinned_ns);
+	uint64_t ty = atomic_load(&y->unpinned_ns);
 
 	if (rx != ry)
 		return rx < ry ? -1 : 1;
@@ -365,6 +364,18 @@ void vc_purge_ahead_forget(struct vcache_object *o)
 
 #define AHEAD_TRIED 16 /* objects one call looks at and leaves */
 
+/* x goes before y: its class first, then the least recently used. */
+static bool by_use(const struct vcache_object *x,
+		   const struct vcache_object *y)
+{
+	unsigned int rx = rank(atomic_load(&x->priority));
+	unsigned int ry = rank(atomic_load(&y->priority));
+
+	if (rx != ry)
+		return rx < ry;
+	return atomic_load(&x->used_ns) < atomic_load(&y->used_ns);
+}
+
 /* c->lock held. The next victim, or NULL. */
 static struct vcache_object *ahead_victim(struct vcache *c,
 					  const struct vcache_object *skip,
@@ -382,7 +393,7 @@ static struct vcache_object *ahead_victim(struct vcache *c,
 			seen = tried[t] == o;
 		if (!seen && o->in_cache && !o->shared &&
 		    atomic_load(&o->used_ns) != UINT64_MAX &&
-		    (!best || by_order(&o, &best) < 0))
+		    (!best || by_use(o, best)))
 			best = o;
 		o = o->next ? o->next : c->objects;
 		if (o == start)

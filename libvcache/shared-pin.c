@@ -365,7 +365,7 @@ int vc_shared_unpin(struct vcache_object *o, size_t offset, size_t length)
 			return -EINVAL;
 		}
 	unpin_chunks(o, r, first, last + 1);
-	atomic_store(&o->used_ns, vc_now_ns());
+	atomic_store(&o->unpinned_ns, vc_now_ns());
 	/* Patched kernel: chunks nobody pins any more become volatile. */
 	for (size_t i = first; sh->mode == VC_SHARED_FVRANGE && i <= last; i++) {
 		if (atomic_load(&r[i]) ||
