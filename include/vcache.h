@@ -378,7 +378,7 @@ struct vcache_options {
  * tightest scope (free memory plus what it reclaims without swap: in a
  * memory cgroup the process's volatile pages still resident, as
  * LazyFree in /proc/self/smaps_rollup; system-wide MemAvailable; plus
- * what the delays hold) less two margins of 1/8 of the limit each, and
+ * what the delays hold) less a margin of 1/8 of the limit, and
  * 0 while the scope is reclaiming: a memory cgroup with less than the
  * reserve free (see "Making room ahead" below: the library itself keeps
  * that much free), system-wide less than a margin; system-wide
@@ -472,17 +472,25 @@ int vcache_backend_status(const vcache *cache, enum vcache_backend backend,
  * Before the library fills memory itself - an object's creation, a pin
  * with VCACHE_PIN_REGENERATE of a volatile object - it reads the group's
  * usage (fstat(2) + pread(2)), and if the fill would leave less than the
- * reserve free (1/256 of the limit, at least 1 MiB) it purges, in the
- * order above, from the end of the cache's objects as many bytes as the
- * fill needs; its watcher does the same whenever it finds less than four
- * reserves free. So the group does not reach its limit through the
- * library's fills, and the kernel's reclaim (which at the limit runs in
- * the allocating thread, page by page) is left for what the library does
- * not see. Only objects that have been unpinned at least once are taken:
- * of objects read optimistically the library sees no use, the kernel
- * (accessed bits) does. Only the cache's own objects: a process with
- * several caches leaves the others to the kernel. The purges count in
- * the stats like the kernel's.
+ * reserve free (1/256 of the limit, at least 1 MiB) it purges from the
+ * end of the cache's objects as many bytes as the fill needs. Faults fill
+ * memory too, inside the SIGBUS handler, which can take no lock: after
+ * every reserve's worth of pages they install, the cache's idle thread
+ * (see the idle delay) is woken and makes room up to four reserves while
+ * the faulting thread goes on; the watcher does the same whenever it
+ * finds less than four reserves free. So the group does not reach its
+ * limit through the library's fills, and the kernel's reclaim (which at
+ * the limit runs in the allocating thread, page by page) is left for what
+ * the library does not see. The objects go in the class order above and
+ * within a class the least recently used first, where a use is an unpin,
+ * a vcache_object_data() call or a fault: the library does not see the
+ * reads themselves. So call vcache_object_data() when you use an object,
+ * rather than keeping its pointer for long: an object read through an
+ * old pointer looks idle until it faults, and is purged ahead of
+ * objects in use. (Without a cache idle delay there is no idle thread,
+ * and faults leave the room to the kernel's reclaim.) Only the cache's own
+ * objects: a process with several caches leaves the others to the
+ * kernel. The purges count in the stats like the kernel's.
  */
 enum vcache_priority {
 	VCACHE_PRIORITY_NORMAL = 0,
@@ -523,7 +531,12 @@ vcache_object *vcache_object_unref(vcache_object *object);
  */
 int vcache_object_remove(vcache_object *object);
 
-/* Accessors; async-signal-safe. NULL for NULL / 0 for NULL. */
+/*
+ * Accessors; async-signal-safe. NULL for NULL / 0 for NULL.
+ * vcache_object_data() also counts as a use of the object for making
+ * room ahead (see vcache_object_set_priority()): call it when you use
+ * the object. It stores the time at most once a millisecond per object.
+ */
 void *vcache_object_data(vcache_object *object);
 size_t vcache_object_size(const vcache_object *object);
 size_t vcache_object_chunk_size(const vcache_object *object);

@@ -22,7 +22,7 @@
  * reclaim without swap. So the delay is pressure-aware: the bytes held by
  * every cache of the process (deadlines and REMARK chunks) stay under a
  * cap the pressure watcher sets from what the kernel could still give
- * (pressure.c: the free and reclaimable memory beyond two margins, none
+ * (pressure.c: the free and reclaimable memory beyond a margin, none
  * while the group reclaims); an unpin or a fault that would pass it
  * hands its chunks back at once, and a look of the watcher that finds the
  * delays holding more than the new cap flushes every delay (purge.c

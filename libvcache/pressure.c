@@ -475,8 +475,16 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
  * still give (free memory plus what it reclaims without swap: in a memory
  * cgroup, this process's lazy-free pages; system-wide, MemAvailable),
  * with what the delays hold counted as givable, since
- * that is what the cap is about. Two margins of it always stay
+ * that is what the cap is about. A margin of it always stays free or
  * reclaimable, for the watcher to see a burst coming and end the delays.
+ * It was two margins: at 125% of the data in bench-pressure that kept
+ * 48 of 240 MiB outside the delays, and pin mode paid a volatile cycle
+ * (MADV_FREE, then a probe at 257 ns per page: bench-pressure
+ * --first-touch) on a third of its visits (pin + unpin 32 us vs 1.4 us
+ * with one margin, at 0.6-0.8x of the best LRU); with one margin, 0 OOM
+ * kills in 20 runs with the hog (50% of the limit over 1.5 s, pin and
+ * optimistic, default and 100 ms delays, 25-125% of the data) and in 4
+ * with a hog 7 times faster (bench/README.md, issue 8).
  * While the scope is not reclaiming the delays may hold the rest:
  * holding costs no reclaim then. Reclaiming is, in a memory cgroup, less
  * than the reserve free (pressure.h: the library makes room ahead of the
@@ -498,7 +506,7 @@ static void room_cap(uint64_t room, bool reclaiming, uint64_t margin,
 	uint64_t cap;
 
 	room = room > UINT64_MAX - held ? UINT64_MAX : room + held;
-	cap = room > 2 * margin && !reclaiming ? room - 2 * margin : 0;
+	cap = room > margin && !reclaiming ? room - margin : 0;
 	if (cap < ev->cap)
 		ev->cap = cap;
 }

@@ -213,16 +213,17 @@ static int flush_child(void *arg)
 
 	/*
 	 * Fill the group with plain memory a MiB at a time (paced, so the
-	 * watcher keeps up) until the delay ends. The filler stops 24 MiB
-	 * short of the limit (there the cap is 0: less than two margins of
-	 * 16 MiB are left): the delayed object alone can never be what
-	 * pushes the group over.
+	 * watcher keeps up) until the delay ends. The filler stops 20 MiB
+	 * short of the limit, where the object's 8 MiB and the process's own
+	 * memory leave less than 12 MiB free: the cap (room less a margin
+	 * of 16 MiB) is then under the 8 MiB held. The delayed object alone
+	 * can never be what pushes the group over.
 	 */
 	filler = mmap(NULL, cap, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHILD_CHECK(filler != MAP_FAILED);
 	for (int waits = 0; bytes_volatile(c) < osize && waits < 6000;) {
-		if (fill < cap - 24 * MiB) {
+		if (fill < cap - 20 * MiB) {
 			for (size_t i = 0; i < MiB; i += pagesz)
 				filler[fill + i] = 1;
 			fill += MiB;
@@ -409,6 +410,7 @@ enum {
 	HOLD2_LIMIT_MB = 64, /* margin 8 MiB; the watcher keeps 4 MiB free */
 	HOLD2_OBJECTS = 80,
 	HOLD2_LEFT_MB = 6,   /* MEDIUM: less than the margin left */
+	HOLD3_LEFT_MB = 12,  /* LOW: between one margin and two left */
 };
 
 static uint64_t limit_hits(const struct cgroup_group *cg)
@@ -630,9 +632,16 @@ END_TEST
  * holds a hot object of another cache (an hour's delay), and later looks
  * of the watcher do not end it.
  */
-static int ahead_hold_child(void *arg)
+/*
+ * A hot object of a cache with an hour's delay, in a group filled with
+ * plain memory until left_mb MiB are left (after nobj volatile objects
+ * of 1 MiB in a cache without delay): the unpin must leave it held, and
+ * later looks of the watcher must not end the delay. AHEAD_SKIP when the
+ * watcher's level does not reach level (the premise).
+ */
+static int hold_near_limit(struct cgroup_group *cg, size_t nobj,
+			   unsigned int left_mb, int level)
 {
-	struct cgroup_group *cg = arg;
 	struct timespec ts = { 0, 200 * 1000 * 1000 };
 	vcache_object *obj[HOLD2_OBJECTS], *hot = NULL;
 	struct tobj t[HOLD2_OBJECTS], th;
@@ -650,28 +659,25 @@ static int ahead_hold_child(void *arg)
 	CHILD_CHECK(vcache_object_create(held, "hot", AHEAD_HOT_MB * MiB,
 					 16 * pagesz, tobj_regen, &th, 0,
 					 &hot) == 0);
-	r = ahead_fill(c, obj, t, HOLD2_OBJECTS);
+	r = ahead_fill(c, obj, t, nobj);
 	if (r)
 		return r;
 	/*
-	 * Plain memory until about 6 MiB are left: more than the reserve
-	 * (1 MiB) and the 4 MiB the watcher keeps free, so the group is not
-	 * reclaiming, but less than the 8 MiB margin: MEDIUM once the
-	 * watcher looks (every 100 ms when tight). Other memory of the
-	 * process comes and goes (the heap): adjust until the watcher
-	 * agrees (5 s).
+	 * Plain memory until about left_mb MiB are left. Other memory of
+	 * the process comes and goes (the heap): adjust until the watcher
+	 * agrees (it looks every 100 ms when tight; 5 s).
 	 */
 	for (int i = 0; i < 25; i++) {
 		CHILD_CHECK(cgroup_read_u64(cg->dir, cg->version == 1 ?
 					    "memory.usage_in_bytes" :
 					    "memory.current", &usage) == 0);
-		if (i > 0 && vcache_pressure() >= VCACHE_PRESSURE_MEDIUM &&
-		    usage + (HOLD2_LEFT_MB + 1) * MiB > HOLD2_LIMIT_MB * MiB)
+		if (i > 0 && vcache_pressure() >= level &&
+		    usage + (left_mb + 1) * MiB > HOLD2_LIMIT_MB * MiB)
 			break;
-		if (nfill < AHEAD_FILLERS && usage + HOLD2_LEFT_MB * MiB +
+		if (nfill < AHEAD_FILLERS && usage + left_mb * MiB +
 		    pagesz < HOLD2_LIMIT_MB * MiB) {
 			fill_size[nfill] = HOLD2_LIMIT_MB * MiB -
-					   HOLD2_LEFT_MB * MiB - usage;
+					   left_mb * MiB - usage;
 			fill[nfill] = mmap(NULL, fill_size[nfill],
 					   PROT_READ | PROT_WRITE,
 					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -691,13 +697,14 @@ static int ahead_hold_child(void *arg)
 			break;
 		nanosleep(&ts, NULL);
 	}
-	printf("ahead hold: level %d, %llu bytes of the hot cache volatile "
-	       "before the unpin, %llu after\n", vcache_pressure(),
-	       (unsigned long long)before,
+	printf("hold near the limit (%zu objects, %u MiB left): level %d, "
+	       "%llu MiB used, %llu bytes of the hot cache volatile before "
+	       "the unpin, %llu after\n", nobj, left_mb, vcache_pressure(),
+	       (unsigned long long)(usage / MiB), (unsigned long long)before,
 	       (unsigned long long)bytes_volatile(held));
 	fflush(stdout);
-	if (vcache_pressure() < VCACHE_PRESSURE_MEDIUM)
-		return AHEAD_SKIP; /* a margin free: not this test's case */
+	if (vcache_pressure() != level)
+		return AHEAD_SKIP; /* not this test's case */
 	CHILD_CHECK(bytes_volatile(held) == before);
 	ts.tv_nsec = 500 * 1000 * 1000;
 	nanosleep(&ts, NULL);
@@ -708,12 +715,34 @@ static int ahead_hold_child(void *arg)
 	CHILD_CHECK(vcache_unpin(hot) == 0);
 	for (size_t i = 0; i < nfill; i++)
 		CHILD_CHECK(munmap(fill[i], fill_size[i]) == 0);
-	for (size_t i = 0; i < HOLD2_OBJECTS; i++)
+	for (size_t i = 0; i < nobj; i++)
 		vcache_object_unref(obj[i]);
 	vcache_object_unref(hot);
 	CHILD_CHECK(vcache_free(c) == 0);
 	CHILD_CHECK(vcache_free(held) == 0);
 	return 0;
+}
+
+/*
+ * 6 MiB left, with 80 MiB of volatile objects: more than the reserve
+ * (1 MiB) and the 4 MiB the watcher keeps free, so the group is not
+ * reclaiming, but less than the 8 MiB margin: MEDIUM.
+ */
+static int ahead_hold_child(void *arg)
+{
+	return hold_near_limit(arg, HOLD2_OBJECTS, HOLD2_LEFT_MB,
+			       VCACHE_PRESSURE_MEDIUM);
+}
+
+/*
+ * 12 MiB left and nothing reclaimable: between one margin (8 MiB) and
+ * two, LOW. The delays keep a margin free or reclaimable: the cap is
+ * 12 + 2 - 8 = 6 MiB, and the 2 MiB object is held (with two margins, as
+ * before, the cap was 0).
+ */
+static int one_margin_child(void *arg)
+{
+	return hold_near_limit(arg, 0, HOLD3_LEFT_MB, VCACHE_PRESSURE_LOW);
 }
 
 START_TEST(test_pressure_ahead_delay_holds)
@@ -727,6 +756,24 @@ START_TEST(test_pressure_ahead_delay_holds)
 	SKIP_IF(st == -1, "%s", why);
 	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
 		"the group kept a margin free: not the case under test");
+	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
+		      "child killed (OOM?): the delay held too much");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
+}
+END_TEST
+
+START_TEST(test_pressure_delay_keeps_one_margin)
+{
+	char why[512];
+	int st;
+
+	SKIP_UNLESS_KERNEL_PURGES();
+	st = ahead_run(one_margin_child, "vcache-one-margin",
+		       HOLD2_LIMIT_MB * MiB, why, sizeof(why));
+	SKIP_IF(st == -1, "%s", why);
+	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
+		"the group did not settle between one margin and two free");
 	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
 		      "child killed (OOM?): the delay held too much");
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -775,6 +822,7 @@ int main(void)
 	tcase_add_test(tc, test_pressure_makes_room_ahead);
 	tcase_add_test(tc, test_pressure_room_ahead_of_faults);
 	tcase_add_test(tc, test_pressure_ahead_delay_holds);
+	tcase_add_test(tc, test_pressure_delay_keeps_one_margin);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
