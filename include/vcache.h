@@ -487,8 +487,10 @@ int vcache_backend_status(const vcache *cache, enum vcache_backend backend,
  * reads themselves. So call vcache_object_data() when you use an object,
  * rather than keeping its pointer for long: an object read through an
  * old pointer looks idle until it faults, and is purged ahead of
- * objects in use. (Without a cache idle delay there is no idle thread,
- * and faults leave the room to the kernel's reclaim.) Only the cache's own
+ * objects in use. (A cache without an idle delay, or in strict mode, has
+ * no idle thread, and neither has a fork() child until its next creation
+ * or delayed unpin: faults there leave the room to the kernel's
+ * reclaim.) Only the cache's own
  * objects: a process with several caches leaves the others to the
  * kernel. The purges count in the stats like the kernel's.
  */

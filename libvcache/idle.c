@@ -252,16 +252,35 @@ static void idle_sleep(struct vcache *c, uint64_t until)
 static void *idle_main(void *arg)
 {
 	struct vcache *c = arg;
+	bool scanned = false;
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->idle_stopping) {
 		uint64_t now = vc_now_ns(), next = 0;
 		uint64_t due = atomic_load(&c->remark_due);
 		bool remark = due && due <= now, retry = false;
+		bool kicked = atomic_exchange(&c->idle_kicked, false);
 
 		/* Faults asked for room ahead (purge.c). */
 		if (atomic_exchange(&c->room_wanted, false))
 			vc_purge_room_ahead(c);
+		/*
+		 * Woken only for that (no hand-back due, no earlier
+		 * deadline set, the last scan's wake-up not reached): no
+		 * scan of every object, which faults would otherwise cause
+		 * after every reserve they install.
+		 */
+		next = atomic_load(&c->idle_next);
+		if (scanned && !remark && !kicked && (!next || now < next)) {
+			if (due && (!next || due < next))
+				next = due;
+			pthread_mutex_unlock(&c->lock);
+			idle_sleep(c, next);
+			pthread_mutex_lock(&c->lock);
+			continue;
+		}
+		next = 0;
+		scanned = true;
 		/* Kicks during the scan take the lock (vc_idle_kick()). */
 		atomic_store(&c->idle_next, 0);
 		/* Faults from now on start a new batch. */
@@ -352,6 +371,7 @@ void vc_idle_kick(struct vcache *c, uint64_t deadline)
 		return;
 	}
 	idle_start(c);
+	atomic_store(&c->idle_kicked, true);
 	pthread_mutex_unlock(&c->lock);
 	sem_post(&c->idle_sem);
 }

@@ -186,6 +186,8 @@ struct vcache {
 	 */
 	_Atomic size_t room_debt;
 	_Atomic bool room_wanted;
+	/* A deadline earlier than idle_next was set (vc_idle_kick()). */
+	_Atomic bool idle_kicked;
 
 	/* Counters, updated from any context. */
 	_Atomic uint64_t purges;
