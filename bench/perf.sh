@@ -6,8 +6,8 @@
 #   bench/perf.sh [--quick] [--p5] [OUTDIR]
 # BUILD: build dir (default build-perf, a release build made if missing).
 # Needs root for the cgroups (P5, objects per process) and tracefs for the
-# syscall counts (mounted here if absent and we are root). About 25 min,
-# 21 of them P5 (P5_REPS=1: about 9 min); --quick about 1.5 min (fewer
+# syscall counts (mounted here if absent and we are root). About 14 min,
+# 11.5 of them P5 (P5_REPS=1: about 4); --quick about 1.5 min (fewer
 # samples, 3 of the 5 limits, P5 once); --p5 runs the pressure matrix
 # (P5, P3's OOM count) only.
 set -euo pipefail
