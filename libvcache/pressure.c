@@ -483,7 +483,7 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
  * --first-touch) on a third of its visits (pin + unpin 32 us vs 1.4 us
  * with one margin, at 0.6-0.8x of the best LRU); with one margin, 0 OOM
  * kills in 20 runs with the hog (50% of the limit over 1.5 s, pin and
- * optimistic, default and 100 ms delays, 25-125% of the data) and in 4
+ * optimistic, default and 100 ms delays, 25-125% of the data) and in 2
  * with a hog 7 times faster (bench/README.md, issue 8).
  * While the scope is not reclaiming the delays may hold the rest:
  * holding costs no reclaim then. Reclaiming is, in a memory cgroup, less
