@@ -713,75 +713,86 @@ static int ahead_run(int (*child)(void *), const char *name, size_t limit,
 			"purges, before the limit as always");		\
 	} while (0)
 
+/*
+ * The tests below: child in a group of limit bytes, its status checked
+ * (killed names an OOM kill). Returns NULL, or why the test is skipped:
+ * no group (why), or skip_why when the child says its premise does not
+ * hold (AHEAD_SKIP).
+ */
+static const char *ahead_case(int (*child)(void *), const char *name,
+			      size_t limit, const char *skip_why,
+			      const char *killed, char *why, size_t why_size)
+{
+	int st = ahead_run(child, name, limit, why, why_size);
+
+	if (st == -1)
+		return why;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP)
+		return skip_why;
+	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL), "%s",
+		      killed);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child status 0x%x", st);
+	return NULL;
+}
+
 START_TEST(test_pressure_makes_room_ahead)
 {
 	char why[512];
-	int st;
+	const char *skip;
 
 	SKIP_UNLESS_KERNEL_PURGES();
-	st = ahead_run(ahead_child, "vcache-ahead", AHEAD_LIMIT_MB * MiB, why,
-		       sizeof(why));
-	SKIP_IF(st == -1, "%s", why);
-	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
-		"the group's limit hits cannot be read");
-	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
-		      "child killed (OOM?)");
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "child status 0x%x", st);
+	skip = ahead_case(ahead_child, "vcache-ahead",
+			  AHEAD_LIMIT_MB * MiB,
+			  "the group's limit hits cannot be read",
+			  "child killed (OOM?)",
+			  why, sizeof(why));
+	SKIP_IF(skip, "%s", skip);
 }
 END_TEST
 
 START_TEST(test_pressure_room_ahead_of_faults)
 {
 	char why[512];
-	int st;
+	const char *skip;
 
 	SKIP_UNLESS_KERNEL_PURGES();
-	st = ahead_run(ahead_fault_child, "vcache-ahead-faults",
-		       AHEAD_LIMIT_MB * MiB, why, sizeof(why));
-	SKIP_IF(st == -1, "%s", why);
-	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
-		"the group's limit hits cannot be read");
-	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
-		      "child killed (OOM?)");
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "child status 0x%x", st);
+	skip = ahead_case(ahead_fault_child, "vcache-ahead-faults",
+			  AHEAD_LIMIT_MB * MiB,
+			  "the group's limit hits cannot be read",
+			  "child killed (OOM?)",
+			  why, sizeof(why));
+	SKIP_IF(skip, "%s", skip);
 }
 END_TEST
 
 START_TEST(test_pressure_room_ahead_use_order)
 {
 	char why[512];
-	int st;
+	const char *skip;
 
 	SKIP_UNLESS_KERNEL_PURGES();
-	st = ahead_run(ahead_use_child, "vcache-ahead-use",
-		       AHEAD_LIMIT_MB * MiB, why, sizeof(why));
-	SKIP_IF(st == -1, "%s", why);
-	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
-		"the group's limit hits cannot be read");
-	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
-		      "child killed (OOM?)");
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "child status 0x%x", st);
+	skip = ahead_case(ahead_use_child, "vcache-ahead-use",
+			  AHEAD_LIMIT_MB * MiB,
+			  "the group's limit hits cannot be read",
+			  "child killed (OOM?)",
+			  why, sizeof(why));
+	SKIP_IF(skip, "%s", skip);
 }
 END_TEST
 
 START_TEST(test_pressure_room_ahead_after_delay)
 {
 	char why[512];
-	int st;
+	const char *skip;
 
 	SKIP_UNLESS_KERNEL_PURGES();
-	st = ahead_run(ahead_delayed_child, "vcache-ahead-delayed",
-		       AHEAD_LIMIT_MB * MiB, why, sizeof(why));
-	SKIP_IF(st == -1, "%s", why);
-	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
-		"no room was made around the held object");
-	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
-		      "child killed (OOM?)");
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "child status 0x%x", st);
+	skip = ahead_case(ahead_delayed_child, "vcache-ahead-delayed",
+			  AHEAD_LIMIT_MB * MiB,
+			  "no room was made around the held object",
+			  "child killed (OOM?)",
+			  why, sizeof(why));
+	SKIP_IF(skip, "%s", skip);
 }
 END_TEST
 
@@ -908,36 +919,32 @@ static int one_margin_child(void *arg)
 START_TEST(test_pressure_ahead_delay_holds)
 {
 	char why[512];
-	int st;
+	const char *skip;
 
 	SKIP_UNLESS_KERNEL_PURGES();
-	st = ahead_run(ahead_hold_child, "vcache-ahead-hold",
-		       HOLD2_LIMIT_MB * MiB, why, sizeof(why));
-	SKIP_IF(st == -1, "%s", why);
-	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
-		"the group kept a margin free: not the case under test");
-	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
-		      "child killed (OOM?): the delay held too much");
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "child status 0x%x", st);
+	skip = ahead_case(ahead_hold_child, "vcache-ahead-hold",
+			  HOLD2_LIMIT_MB * MiB,
+			  "the group kept a margin free: not the case under "
+			  "test",
+			  "child killed (OOM?): the delay held too much",
+			  why, sizeof(why));
+	SKIP_IF(skip, "%s", skip);
 }
 END_TEST
 
 START_TEST(test_pressure_delay_keeps_one_margin)
 {
 	char why[512];
-	int st;
+	const char *skip;
 
 	SKIP_UNLESS_KERNEL_PURGES();
-	st = ahead_run(one_margin_child, "vcache-one-margin",
-		       HOLD2_LIMIT_MB * MiB, why, sizeof(why));
-	SKIP_IF(st == -1, "%s", why);
-	SKIP_IF(WIFEXITED(st) && WEXITSTATUS(st) == AHEAD_SKIP,
-		"the group did not settle between one margin and two free");
-	ck_assert_msg(!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL),
-		      "child killed (OOM?): the delay held too much");
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "child status 0x%x", st);
+	skip = ahead_case(one_margin_child, "vcache-one-margin",
+			  HOLD2_LIMIT_MB * MiB,
+			  "the group did not settle between one margin and "
+			  "two free",
+			  "child killed (OOM?): the delay held too much",
+			  why, sizeof(why));
+	SKIP_IF(skip, "%s", skip);
 }
 END_TEST
 
