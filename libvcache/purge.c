@@ -184,9 +184,9 @@ static bool ahead_applies(const struct vcache *c)
 
 /*
  * o was used now (vcache_object_data(), a fault): its place in making
- * room ahead's order (below). Async-signal-safe. The time is stored at most once a
- * millisecond, so that threads reading one object optimistically do not
- * write its cache line on every access.
+ * room ahead's order (below). Async-signal-safe. The time is stored at
+ * most once a millisecond, so that threads reading one object
+ * optimistically do not write its cache line on every access.
  */
 void vc_object_used(struct vcache_object *o)
 {
@@ -438,9 +438,10 @@ static size_t purge_tail(struct vcache_object *o, size_t want, bool *ret_empty)
 				first = p + k;
 			}
 	}
-	*ret_empty = !found;
-	if (!found)
+	if (!found) {
+		*ret_empty = true;
 		return 0;
+	}
 	freed = vc_purge_locked(o, chunk_offset(o, first * vc_page_size /
 						o->chunk_size), o->map_size);
 	/*
