@@ -359,6 +359,7 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 {
 	struct vcache_object *o;
 	size_t name_len;
+	uint64_t now;
 	int err = -EINVAL;
 
 	if (!cache || !name || !regen || !ret_object || size == 0 ||
@@ -410,8 +411,9 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 		     flags & VCACHE_OBJECT_PURGE_FIRST ? VCACHE_PRIORITY_PURGE_FIRST :
 		     flags & VCACHE_OBJECT_KEEP ? VCACHE_PRIORITY_KEEP :
 						  VCACHE_PRIORITY_NORMAL);
-	atomic_store(&o->unpinned_ns, vc_now_ns());
-	atomic_store(&o->used_ns, atomic_load(&o->unpinned_ns));
+	now = vc_now_ns();
+	atomic_store(&o->unpinned_ns, now);
+	atomic_store(&o->used_ns, now);
 	o->hash_next = o->next = o->prev = NULL;
 	/* Accessors work for the fill callbacks. */
 	atomic_store(&o->magic, OBJ_MAGIC_LIVE);

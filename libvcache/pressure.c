@@ -139,12 +139,12 @@ uint64_t vc_pressure_delay_cap(void)
 /*
  * The group's room, for making room ahead (purge.c) before a creation or
  * a regenerating pin: one pread(2) of the group's usage file, which the
- * watcher keeps open while it runs. The descriptor is published with its identity, and
- * a reader checks it first (fstat), so a descriptor the watcher has
- * closed, or the program closed behind the library's back, reads as
- * "unknown" rather than as another file (a number reused in the window
- * between the check and the read gives at worst a wrong figure, and so
- * one purge too many or too few: purging is always safe).
+ * watcher keeps open while it runs. The descriptor is published with its
+ * identity, and a reader checks it first (fstat), so a descriptor the
+ * watcher has closed, or the program closed behind the library's back,
+ * reads as "unknown" rather than as another file (a number reused in the
+ * window between the check and the read gives at worst a wrong figure,
+ * and so one purge too many or too few: purging is always safe).
  */
 static _Atomic int room_fd = -1;
 static _Atomic uint64_t room_dev, room_ino, room_limit = UINT64_MAX;

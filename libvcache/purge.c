@@ -331,8 +331,8 @@ _public_ ssize_t vcache_purge_cache(vcache *cache, size_t bytes)
  * a TLB flush) in the faulting thread, and the kernel picks pages in its
  * own LRU order, the hot objects' as well. So before the library fills
  * memory (a pin that regenerates, an object's creation) it reads the
- * group's room (fstat(2) + pread(2)); when the fill would leave less than the
- * reserve (pressure.h), it purges least recently used objects from
+ * group's room (fstat(2) + pread(2)); when the fill would leave less than
+ * the reserve (pressure.h), it purges least recently used objects from
  * their end, as much as it needs (whole chunks, one MADV_DONTNEED per run
  * of volatile unpinned chunks), until it would not: the kernel takes no
  * more than it needs either, and a whole object purged for a few pages
@@ -544,9 +544,10 @@ void vc_purge_after_fault(struct vcache_object *o, size_t bytes)
 	size_t debt;
 	bool due;
 
+	if (limit == UINT64_MAX || !ahead_applies(c))
+		return;
 	vc_object_used(o);
-	if (limit == UINT64_MAX || !ahead_applies(c) ||
-	    !atomic_load(&c->idle_alive))
+	if (!atomic_load(&c->idle_alive))
 		return;
 	reserve = vc_pressure_reserve(limit);
 	debt = atomic_load(&c->room_debt);
