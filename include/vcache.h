@@ -385,10 +385,13 @@ struct vcache_options {
  * also at most a quarter of MemAvailable (other processes compete for
  * it); the delay
  * is skipped for an unpin that would pass the cap, and a look that finds
- * the delays holding more than the cap ends every delay at once. So a
- * group under pressure but not at its limit, whose memory is mostly
- * volatile, keeps its hot objects inside the delay; a group at its limit,
- * or plain memory growing towards it, ends the delays.
+ * the delays holding more than the cap ends the delays of the least
+ * recently used objects (the order of "Making room ahead" below) until
+ * they hold no more than the cap: up to 16 objects per cache, then every
+ * delay; and every delay when the cap is 0. So a group under pressure but
+ * not at its limit, whose memory is mostly volatile, keeps its hot
+ * objects inside the delay while the cold ones go volatile first; a
+ * group at its limit ends the delays.
  * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
  * (with idle_delay_ms 0, else -EINVAL) makes chunks volatile at their
  * last unpin, as strict mode does without purging them.
@@ -632,8 +635,9 @@ ssize_t vcache_purge_cache(vcache *cache, size_t bytes);
  * the margin left (the margin is 1/8 of the cgroup limit, or of half the
  * RAM without one, 4 to 512 MiB); MEDIUM: less than the margin;
  * CRITICAL: less than half of it. Each look also sets the cap on what
- * idle delays may hold, and ends them all if they hold more (see "The
- * idle delay"). The soft backend
+ * idle delays may hold, and if they hold more ends the least recently
+ * used objects' delays until they do not (see "The idle delay"). The
+ * soft backend
  * purges until 4 margins are free again; it also checks before filling a new object and
  * before a pin with VCACHE_PIN_REGENERATE of a volatile chunk. On uffd
  * and vrange in a memory cgroup the library makes room ahead of the

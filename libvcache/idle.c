@@ -25,8 +25,9 @@
  * (pressure.c: the free and reclaimable memory beyond a margin, none
  * while the group reclaims); an unpin or a fault that would pass it
  * hands its chunks back at once, and a look of the watcher that finds the
- * delays holding more than the new cap flushes every delay (purge.c
- * on_pressure()).
+ * delays holding more than the new cap ends the least recently used
+ * objects' delays until they do not (purge.c on_pressure()), or every
+ * delay when the cap is 0.
  *
  * Why not "nothing at all under pressure": a group near its limit whose
  * memory is mostly volatile is under pressure (LOW) while it still has
@@ -212,6 +213,15 @@ uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now,
 	return next;
 }
 
+/* Chunks were busy while their delays ended: the thread retries them. */
+static void retry_soon(struct vcache *c)
+{
+	uint64_t zero = 0;
+
+	if (atomic_compare_exchange_strong(&c->remark_due, &zero, vc_now_ns()))
+		sem_post(&c->idle_sem);
+}
+
 /* Memory is short (purge.c): every delay ends now. c->lock held. */
 void vc_idle_flush(struct vcache *c)
 {
@@ -226,14 +236,18 @@ void vc_idle_flush(struct vcache *c)
 		return;
 	for (struct vcache_object *o = c->objects; o; o = o->next)
 		(void)vc_idle_expire_object(o, UINT64_MAX, true, &retry);
-	/* Chunks busy meanwhile: the thread retries them. */
-	if (retry) {
-		uint64_t zero = 0;
+	if (retry)
+		retry_soon(c);
+}
 
-		if (atomic_compare_exchange_strong(&c->remark_due, &zero,
-						   vc_now_ns()))
-			sem_post(&c->idle_sem);
-	}
+/* The same for o alone (purge.c). o's cache's lock held. */
+void vc_idle_flush_object(struct vcache_object *o)
+{
+	bool retry = false;
+
+	(void)vc_idle_expire_object(o, UINT64_MAX, true, &retry);
+	if (retry)
+		retry_soon(o->cache);
 }
 
 static void idle_sleep(struct vcache *c, uint64_t until)

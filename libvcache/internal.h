@@ -386,6 +386,7 @@ uint64_t vc_idle_expire_object(struct vcache_object *o, uint64_t now,
 			       bool remark, bool *ret_retry);
 bool vc_idle_defer_remark(struct vcache_object *o, size_t i); /* AS-safe */
 void vc_idle_flush(struct vcache *c); /* c->lock held */
+void vc_idle_flush_object(struct vcache_object *o); /* cache lock held */
 bool vc_idle_may_hold(size_t bytes); /* AS-safe */
 void vc_idle_held(struct vcache *c, int64_t bytes); /* AS-safe */
 uint64_t vc_idle_held_bytes(void);   /* AS-safe */

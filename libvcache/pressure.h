@@ -30,7 +30,7 @@ struct vc_pressure_event {
 	uint64_t headroom; /* bytes left in the tightest scope */
 	uint64_t want;     /* bytes to free to be comfortable again */
 	uint64_t cap;      /* bytes the idle delays may hold (pressure.c) */
-	bool flush;        /* they hold more: end every delay now */
+	bool flush;        /* they hold more: end delays now (purge.c) */
 	const char *why;   /* static: which source woke the watcher */
 };
 
