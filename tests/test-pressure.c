@@ -425,6 +425,13 @@ static uint64_t limit_hits(const struct cgroup_group *cg)
 	return v;
 }
 
+/* The group's charged memory (v1 memory.usage_in_bytes, v2 memory.current). */
+static int group_usage(const struct cgroup_group *cg, uint64_t *ret)
+{
+	return cgroup_read_u64(cg->dir, cg->version == 1 ?
+			       "memory.usage_in_bytes" : "memory.current", ret);
+}
+
 /* A cache whose unpins are volatile at once. */
 static int child_cache_no_delay(struct cgroup_group *cg, vcache **ret)
 {
@@ -847,9 +854,7 @@ static int hold_near_limit(struct cgroup_group *cg, size_t nobj,
 	 * agrees (it looks every 100 ms when tight; 5 s).
 	 */
 	for (int i = 0; i < 25; i++) {
-		CHILD_CHECK(cgroup_read_u64(cg->dir, cg->version == 1 ?
-					    "memory.usage_in_bytes" :
-					    "memory.current", &usage) == 0);
+		CHILD_CHECK(group_usage(cg, &usage) == 0);
 		if (i > 0 && vcache_pressure() >= level &&
 		    usage + (left_mb + 1) * MiB > HOLD2_LIMIT_MB * MiB)
 			break;
@@ -1038,9 +1043,7 @@ static int flush_lru_child(void *arg)
 		nanosleep(&ts, NULL); /* distinct times of use */
 	}
 	CHILD_CHECK(handed_back(c) == 0);
-	CHILD_CHECK(cgroup_read_u64(cg->dir, cg->version == 1 ?
-				    "memory.usage_in_bytes" : "memory.current",
-				    &usage) == 0);
+	CHILD_CHECK(group_usage(cg, &usage) == 0);
 	if (usage + LRU_FLUSH_LEFT_KB * 1024ull < HOLD2_LIMIT_MB * MiB) {
 		fill_size = HOLD2_LIMIT_MB * MiB - LRU_FLUSH_LEFT_KB * 1024ull -
 			    usage;
@@ -1050,9 +1053,7 @@ static int flush_lru_child(void *arg)
 		memset(fill, 1, fill_size);
 	}
 	nanosleep(&look, NULL); /* the watcher looks every 100 ms */
-	CHILD_CHECK(cgroup_read_u64(cg->dir, cg->version == 1 ?
-				    "memory.usage_in_bytes" : "memory.current",
-				    &usage) == 0);
+	CHILD_CHECK(group_usage(cg, &usage) == 0);
 	left = usage < HOLD2_LIMIT_MB * MiB ? HOLD2_LIMIT_MB * MiB - usage : 0;
 	printf("flush by use (%s): %llu KiB left, %llu bytes handed back (the "
 	       "least recently used object: %zu)\n",
