@@ -384,7 +384,10 @@ struct vcache_options {
  * that much free), system-wide less than a margin; system-wide
  * also at most a quarter of MemAvailable (other processes compete for
  * it); the delay
- * is skipped for an unpin that would pass the cap, and a look that finds
+ * is skipped for an unpin whose newly held chunks, counted twice, would
+ * pass the cap (the memory was filled out of the margin the cap leaves,
+ * and the next regeneration like it fills as much again before the
+ * watcher looks), and a look that finds
  * the delays holding more than the cap ends the delays of the least
  * recently used objects (the order of "Making room ahead" below) until
  * they hold no more than the cap: up to 16 objects per cache, then every
