@@ -23,10 +23,11 @@
  * every cache of the process (deadlines and REMARK chunks) stay under a
  * cap the pressure watcher sets from what the kernel could still give
  * (pressure.c: the free and reclaimable memory beyond a margin, none
- * while the group reclaims); an unpin or a fault that would pass it
- * counting its chunks twice (vc_idle_may_hold()) hands them back at once, and a look of the watcher that finds the
- * delays holding more than the new cap ends the least recently used
- * objects' delays until they do not (purge.c on_pressure()), or every
+ * while the group reclaims); an unpin or a fault that would pass it,
+ * counting its chunks twice (vc_idle_may_hold()), hands them back at
+ * once, and a look of the watcher that finds the delays holding more
+ * than the new cap ends the delays of the least recently used objects
+ * that hold some until they do not (purge.c on_pressure()), or every
  * delay when the cap is 0.
  *
  * Why not "nothing at all under pressure": a group near its limit whose
