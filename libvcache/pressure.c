@@ -719,7 +719,10 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 		s.limit = s.limit > extra ? s.limit - extra : 0;
 	sample(&s, false, ev, &tight);
 	ev->why = "allocation";
-	/* The library is about to fill memory itself: no delay stays. */
+	/*
+	 * The library is about to fill memory itself: the delays end,
+	 * down to this cap (the fill counted) if they hold more (purge.c).
+	 */
 	ev->flush = true;
 	/* Room left before the comfortable zone ends (4 margins). */
 	{

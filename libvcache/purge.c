@@ -590,9 +590,10 @@ static size_t delay_victims(struct vcache *c, struct vcache_object **v)
 	for (struct vcache_object *o = c->objects; o; o = o->next) {
 		size_t k;
 
-		if (!o->in_cache || o->shared || !holds_delay(o))
-			continue;
-		if (n == AHEAD_TRIED && !by_use(o, v[n - 1]))
+		/* The cheap tests first: holds_delay() takes o->lock. */
+		if (!o->in_cache || o->shared ||
+		    (n == AHEAD_TRIED && !by_use(o, v[n - 1])) ||
+		    !holds_delay(o))
 			continue;
 		k = n < AHEAD_TRIED ? n++ : n - 1;
 		for (; k > 0 && by_use(o, v[k - 1]); k--)
@@ -615,7 +616,11 @@ static size_t delay_victims(struct vcache *c, struct vcache_object **v)
  */
 static bool end_delays_by_use(uint64_t cap)
 {
-	/* Not over the cap (a fill's sample ends every delay), or 0. */
+	/*
+	 * Not over the cap, or 0: every delay ends. A fill's sample
+	 * (vc_pressure_sample()) always asks for that; when the delays are
+	 * over its cap, which counts the fill, they end down to it.
+	 */
 	if (!cap || vc_idle_held_bytes() <= cap)
 		return false;
 	for (struct vcache *c = vc_caches;

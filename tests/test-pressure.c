@@ -691,7 +691,7 @@ static int ahead_delayed_child(void *arg)
 	 * depends on the room the watcher made meanwhile: a guest under TCG
 	 * on a loaded host once kept one 16-page chunk.
 	 */
-	CHILD_CHECK(resident_pages(first, MiB) < MiB / pagesz);
+	CHILD_CHECK(resident_pages(first, MiB) <= MiB / pagesz / 2);
 	CHILD_CHECK(vcache_pin(obj[0], VCACHE_PIN_REGENERATE) == VCACHE_PURGED);
 	CHILD_CHECK(gen_check(vcache_object_data(obj[0]), t[0].seed, 0, MiB) ==
 		    SIZE_MAX);
@@ -1015,13 +1015,16 @@ static uint64_t handed_back(vcache *c)
 
 /*
  * Plain memory (*ret_fill, *ret_size; NULL, 0 if none was needed) until
- * about left bytes of the group are left, then time for the watcher's
- * looks (every 100 ms when tight); returns the bytes left.
+ * about left bytes of the group are left, then a look of the watcher: it
+ * looks once a second while memory is not tight, and on cgroup v2 no
+ * source wakes it for plain memory, so wait (3 s at most) until it
+ * reports level, then 300 ms (looks every 100 ms when tight) for its
+ * actions. Returns the bytes left.
  */
 static uint64_t fill_until_left(struct cgroup_group *cg, uint64_t left,
-				void **ret_fill, size_t *ret_size)
+				int level, void **ret_fill, size_t *ret_size)
 {
-	struct timespec look = { 0, 400000000 };
+	struct timespec step = { 0, 50000000 }, look = { 0, 300000000 };
 	uint64_t usage = 0, limit = HOLD2_LIMIT_MB * MiB;
 
 	*ret_fill = NULL;
@@ -1037,6 +1040,8 @@ static uint64_t fill_until_left(struct cgroup_group *cg, uint64_t left,
 			memset(*ret_fill, 1, *ret_size);
 		}
 	}
+	for (int i = 0; i < 60 && vcache_pressure() < level; i++)
+		nanosleep(&step, NULL);
 	nanosleep(&look, NULL);
 	if (group_usage(cg, &usage) < 0)
 		return 0;
@@ -1091,8 +1096,9 @@ static int flush_lru_child(void *arg)
 		nanosleep(&ts, NULL); /* distinct times of use */
 	}
 	CHILD_CHECK(handed_back(c) == base);
-	left = fill_until_left(cg, LRU_FLUSH_LEFT_KB * 1024ull, &fill,
-			       &fill_size);
+	/* 7 MiB left: less than the margin, MEDIUM. */
+	left = fill_until_left(cg, LRU_FLUSH_LEFT_KB * 1024ull,
+			       VCACHE_PRESSURE_MEDIUM, &fill, &fill_size);
 	printf("flush by use (%s): %llu KiB left, %llu bytes handed back (the "
 	       "least recently used object: %zu)\n",
 	       flush_lru_faults ? "faults" : "unpins",
@@ -1199,7 +1205,9 @@ static int hold_twice_child(void *arg)
 		r = vcache_pin(obj[i], VCACHE_PIN_REGENERATE);
 		CHILD_CHECK(r == VCACHE_INTACT || r == VCACHE_PURGED);
 	}
-	left = fill_until_left(cg, TWICE_LEFT_KB * 1024ull, &fill, &fill_size);
+	/* 12 MiB left: between one margin and two, LOW. */
+	left = fill_until_left(cg, TWICE_LEFT_KB * 1024ull,
+			       VCACHE_PRESSURE_LOW, &fill, &fill_size);
 	lazy = lazyfree_total();
 	CHILD_CHECK(vcache_unpin(obj[0]) == 0);
 	big_volatile = bytes_volatile(c);
