@@ -389,8 +389,7 @@ struct vcache_options {
  * and the next regeneration like it fills as much again before the
  * watcher looks), and a look that finds
  * the delays holding more than the cap ends the delays of the least
- * recently used objects that hold some (the order of "Making room
- * ahead" below) until
+ * recently used objects (the order of "Making room ahead" below) until
  * they hold no more than the cap: up to 16 objects per cache, then every
  * delay; and every delay when the cap is 0. So a group under pressure but
  * not at its limit, whose memory is mostly volatile, keeps its hot

@@ -27,8 +27,8 @@
  * counting its chunks twice (vc_idle_may_hold()), hands them back at
  * once, and a look of the watcher that finds the delays holding more
  * than the new cap ends the delays of the least recently used objects
- * that hold some until they do not (purge.c on_pressure()), or every
- * delay when the cap is 0.
+ * until they do not (purge.c on_pressure()), or every delay when the cap
+ * is 0 or 16 objects per cache were not enough.
  *
  * Why not "nothing at all under pressure": a group near its limit whose
  * memory is mostly volatile is under pressure (LOW) while it still has
