@@ -387,11 +387,11 @@ struct vcache_options {
  * is skipped for an unpin whose newly held chunks, counted twice, would
  * pass the cap (the memory was filled out of the margin the cap leaves,
  * and the next regeneration like it fills as much again before the
- * watcher looks), and a look that finds
- * the delays holding more than the cap ends the delays of the least
- * recently used objects (the order of "Making room ahead" below) until
- * they hold no more than the cap: up to 16 objects per cache, then every
- * delay; and every delay when the cap is 0. So a group under pressure but
+ * watcher looks), and a look that finds the delays holding more than
+ * the cap ends the delays of the least recently used objects (the order
+ * of "Making room ahead" below) until they hold no more than the cap: up
+ * to 16 objects per cache, then every delay; and every delay when the
+ * cap is 0. So a group under pressure but
  * not at its limit, whose memory is mostly volatile, keeps its hot
  * objects inside the delay while the cold ones go volatile first; a
  * group at its limit ends the delays.

@@ -569,18 +569,21 @@ void vc_purge_after_fault(struct vcache_object *o, size_t bytes)
  * The delays hold more than cap: end those of the least recently used
  * objects until they do not, trying the AHEAD_TRIED least recently used
  * objects of each cache (making room ahead's order); true if that was
- * enough. Those mostly hold nothing, the held objects being the ones used
- * last, and then every delay ends. Picking the least recently used
- * objects that hold delays instead (one pass per cache) ended only the
- * excess, as meant, but its perf.sh run had an OOM kill in 90 (pin mode,
- * 100% of the data 80/20, no lazy-free page left in the group), where
- * this had none in 90: not kept (bench/README.md, issue 8). Only what exceeds the cap: a cache that fills its
- * group holds about the cap (bench-pressure pin mode at 25% of the data
- * 80/20: 36-40 MiB held, cap 38-41), and ending every delay each time it
- * passed the cap by a chunk made the hot objects volatile too; the
- * kernel then reclaimed some of them (15.2 chunks regenerated and 55
- * system calls per visit, 12.6 and 45 with this). Every cache's lock
- * held.
+ * enough. Every cache's lock held.
+ *
+ * Only what exceeds the cap: a cache that fills its group holds about
+ * the cap (bench-pressure pin mode at 25% of the data 80/20: 36-40 MiB
+ * held, cap 38-41), and ending every delay each time it passed the cap
+ * by a chunk made the hot objects volatile too; the kernel then
+ * reclaimed some of them (15.2 chunks regenerated and 55 system calls
+ * per visit, 12.6 and 45 with this).
+ *
+ * The objects tried mostly hold nothing (the held ones were used last),
+ * and then every delay ends. Picking the least recently used objects
+ * that hold delays instead (one pass per cache) ended only the excess,
+ * as meant, but its perf.sh run had an OOM kill in 90 (pin mode, 100% of
+ * the data 80/20, no lazy-free page left in the group) where this had
+ * none in 90: not kept (bench/README.md, issue 8).
  */
 static bool end_delays_by_use(uint64_t cap)
 {
