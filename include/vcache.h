@@ -378,12 +378,13 @@ struct vcache_options {
  * tightest scope (free memory plus what it reclaims without swap: in a
  * memory cgroup the process's volatile pages still resident, as
  * LazyFree in /proc/self/smaps_rollup; system-wide MemAvailable; plus
- * what the delays hold) less a margin of 1/8 of the limit, and
- * 0 while the scope is reclaiming: a memory cgroup with less than the
- * reserve free (see "Making room ahead" below: the library itself keeps
- * that much free), system-wide less than a margin; system-wide
- * also at most a quarter of MemAvailable (other processes compete for
- * it); the delay
+ * what the delays hold) less a margin of 1/8 of the limit, and less
+ * two margins while a memory cgroup is at its limit (less than the
+ * reserve free, see "Making room ahead" below: the library itself keeps
+ * that much free), so that free or lazy-free memory is always left for
+ * the kernel to take without swap; system-wide 0 while less than a
+ * margin is available, and at most a quarter of MemAvailable (other
+ * processes compete for it); the delay
  * is skipped for an unpin whose newly held chunks, counted twice, would
  * pass the cap (the memory was filled out of the margin the cap leaves,
  * and the next regeneration like it fills as much again before the
@@ -391,10 +392,11 @@ struct vcache_options {
  * the cap ends the delays of the least recently used objects (the order
  * of "Making room ahead" below) until they hold no more than the cap: up
  * to 16 objects per cache, then every delay; and every delay when the
- * cap is 0. So a group under pressure but
- * not at its limit, whose memory is mostly volatile, keeps its hot
- * objects inside the delay while the cold ones go volatile first; a
- * group at its limit ends the delays.
+ * cap is 0. So a memory cgroup filled by its own volatile cache, even
+ * at its limit, keeps its hot objects inside the delay while the cold
+ * ones stay volatile for the kernel to reclaim; plain memory growing
+ * towards the limit, which leaves less lazy-free memory, ends the
+ * delays, the least recently used first.
  * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
  * (with idle_delay_ms 0, else -EINVAL) makes chunks volatile at their
  * last unpin, as strict mode does without purging them.

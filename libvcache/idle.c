@@ -22,8 +22,8 @@
  * reclaim without swap. So the delay is pressure-aware: the bytes held by
  * every cache of the process (deadlines and REMARK chunks) stay under a
  * cap the pressure watcher sets from what the kernel could still give
- * (pressure.c: the free and reclaimable memory beyond a margin, none
- * while the group reclaims); an unpin or a fault that would pass it,
+ * (pressure.c: the free and reclaimable memory beyond a margin, two
+ * while the group is at its limit); an unpin or a fault that would pass it,
  * counting its chunks twice (vc_idle_may_hold()), hands them back at
  * once, and a look of the watcher that finds the delays holding more
  * than the new cap ends the delays of the least recently used objects

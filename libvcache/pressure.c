@@ -485,19 +485,19 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
  * kills in 20 runs with the hog (50% of the limit over 1.5 s, pin and
  * optimistic, default and 100 ms delays, 25-125% of the data) and in 2
  * with a hog 7 times faster (bench/README.md, issue 8).
- * While the scope is not reclaiming the delays may hold the rest:
- * holding costs no reclaim then. Reclaiming is, in a memory cgroup, less
- * than the reserve free (pressure.h: the library makes room ahead of the
- * limit itself, purge.c, so a group below a margin need not reclaim);
- * system-wide, less than a margin. Once it reclaims, nothing: measured in
- * bench-pressure (bench/README.md, issue 8), when reclaiming still meant
- * "below a margin", holding half of the rest
- * there helped pin mode at 100% of the data 80/20 (x0.11 -> x0.33 of the
- * best LRU) but needed the reclaimable figure at every look, tens a
- * second at the limit, and both ways to read it cost more than that
- * elsewhere (memory.stat: twice the regenerations at 100%; smaps_rollup:
- * 25-75% of the data fell from about x0.8 to x0.45), and reading it less
- * often let a hog find the delays holding too much (OOM kills).
+ * In a memory cgroup the delays may hold the rest, also while it
+ * reclaims (less than the reserve free: pressure.h), but then two margins
+ * stay free or lazy-free: the lazy-free pages are still there for
+ * reclaim to take without swap, but it finds them by scanning while the
+ * cache's own fills and other processes compete. Until 2026-12 the cap
+ * was 0 there: a cache that fills its own group reaches the limit about
+ * every look, and each time every delay ended (bench-pressure pin mode
+ * at 100% of the data uniform, alternating builds, 100 runs each: 2,125
+ * visits/s and 16.3 system calls per visit then, 3,228 and 11.7 with the
+ * delays held; 0 OOM kills in either; bench/README.md, issue 8). With one
+ * margin at the limit, pin mode at 25% of the data with a hog and a
+ * 100 ms delay was OOM-killed in 1 run of 45. System-wide, while less
+ * than a margin is available (reclaiming), nothing.
  */
 static void room_cap(uint64_t room, bool reclaiming, uint64_t margin,
 		     struct vc_pressure_event *ev)
@@ -514,8 +514,7 @@ static void room_cap(uint64_t room, bool reclaiming, uint64_t margin,
 /*
  * This process's lazy-free pages (LazyFree in /proc/self/smaps_rollup:
  * anonymous pages marked MADV_FREE and still clean), which reclaim takes
- * without swap. Read fresh at every look while the group has a margin
- * free (when reclaiming it is not needed: see room_cap()). Not the
+ * without swap. Read fresh at every look (see below). Not the
  * group's memory.stat
  * (whose file and lazy-free counts would include other processes' page
  * cache): reading that at every look (tens a second at the limit) or
@@ -526,12 +525,32 @@ static void room_cap(uint64_t room, bool reclaiming, uint64_t margin,
  * a second let a hog growing meanwhile find the delays holding what the
  * stale figure allowed (two OOM kills in 30 runs). Other processes' page
  * cache is left out: the cap errs on the small side.
+ *
+ * smaps_rollup walks every page table of the process: 3.5-7.7 ms in a
+ * bench-pressure child (192 MiB resident), 93-204 ms in bench-scale (10^6
+ * objects of 64 KiB, 93 MB of page tables), where reading it at every
+ * look (tens a second at the limit) took the watcher's whole CPU and the
+ * creations slowed from 84 to 218-235 us. So while the delays hold
+ * nothing (the figure then only lets them start) it is read at most a
+ * tenth of the time: after a read that took d, not for 10 d, and a look
+ * meanwhile goes without (the cap errs small). Never an older figure:
+ * holds come out of lazy-free memory, so a stale figure counts them
+ * twice (taking the last figure up to 200 ms old, pin mode at 100% of
+ * the data uniform had its group OOM-killed in one run of three).
  */
+static _Atomic uint64_t lazy_next_ns;
+
 static int self_lazyfree(uint64_t *ret)
 {
+	uint64_t t0 = vc_now_ns(), t1;
 	char buf[4096], *p;
-	int err = read_file("/proc/self/smaps_rollup", buf, sizeof(buf));
+	int err;
 
+	if (!vc_idle_held_bytes() && t0 < atomic_load(&lazy_next_ns))
+		return -EAGAIN;
+	err = read_file("/proc/self/smaps_rollup", buf, sizeof(buf));
+	t1 = vc_now_ns();
+	atomic_store(&lazy_next_ns, t1 + 10 * (t1 - t0));
 	if (err < 0)
 		return err;
 	p = strstr(buf, "\nLazyFree:");
@@ -566,15 +585,13 @@ static void sample(const struct scope *s, bool event,
 			 * Reclaiming means less than the reserve free: the
 			 * library makes room ahead of the limit itself
 			 * (purge.c), so below the margin the group need not
-			 * be reclaiming. Reclaiming, no delay: not read (see
-			 * room_cap()).
+			 * be reclaiming. Then two margins (room_cap()).
 			 */
 			bool reclaiming = h < vc_pressure_reserve(s->limit);
 
-			if (reclaiming || self_lazyfree(&file) < 0 ||
-			    file > usage)
+			if (self_lazyfree(&file) < 0 || file > usage)
 				file = 0;
-			room_cap(h + file, reclaiming, m, ev);
+			room_cap(h + file, false, reclaiming ? 2 * m : m, ev);
 		}
 	}
 	if (avail != UINT64_MAX && total != UINT64_MAX) {

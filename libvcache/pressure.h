@@ -73,10 +73,9 @@ int vc_pressure_level(void);
  * Bytes the idle delays of the process may hold (idle.c), from the last
  * look, in the tightest scope: what the kernel could still give (free
  * memory plus what it reclaims without swap - in a cgroup the process's
- * lazy-free pages - plus what the delays hold) beyond a margin; 0
- * while the scope is reclaiming (in a cgroup less than the reserve free,
- * system-wide less than a margin).
- * UINT64_MAX before
+ * lazy-free pages - plus what the delays hold) beyond a margin; in a
+ * cgroup with less than the reserve free (at its limit), beyond two;
+ * system-wide 0 while less than a margin is available. UINT64_MAX before
  * the first look (or without a watcher). Async-signal-safe.
  */
 uint64_t vc_pressure_delay_cap(void);

@@ -1240,6 +1240,109 @@ START_TEST(test_pressure_hold_leaves_room_for_as_much_again)
 END_TEST
 
 /*
+ * A memory cgroup at its limit keeps its hot object inside the delay while
+ * two margins of lazy-free memory are left (vcache.h, "The idle delay"): the
+ * kernel reclaims that, not the delay. Before, a look that found less
+ * than the reserve free ended every delay (cap 0), and a cache that
+ * filled its own group lost its hot objects' delays each time it reached
+ * the limit. A 64 MiB group (margin 8 MiB): a hot 2 MiB object held by an
+ * hour's delay, 40 volatile objects of 1 MiB in a cache without delay,
+ * then plain memory a MiB every 10 ms up to the limit and 12 MiB past it
+ * (faster than the watcher makes room, so its looks find the group
+ * reclaiming): the group hits its limit, about 30 MiB stay lazy-free,
+ * and the hot object stays held throughout.
+ */
+enum {
+	RECLAIM_OBJECTS = 40,
+	RECLAIM_PAST_MB = 12,
+};
+
+static int reclaim_hold_child(void *arg)
+{
+	struct cgroup_group *cg = arg;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	vcache_object *obj[RECLAIM_OBJECTS], *hot = NULL;
+	struct tobj t[RECLAIM_OBJECTS], th;
+	uint64_t hits0, hits, usage = 0;
+	size_t fill_max = HOLD2_LIMIT_MB * MiB, fill = 0, past = 0;
+	uint8_t *filler;
+	vcache *c = NULL, *held = NULL;
+	int r;
+
+	r = child_cache_hour_delay(cg, &held);
+	if (r)
+		return r;
+	CHILD_CHECK(child_cache_no_delay(cg, &c) == 0);
+	hits0 = limit_hits(cg);
+	if (hits0 == UINT64_MAX)
+		return AHEAD_SKIP;
+	tobj_init(&th, 270);
+	CHILD_CHECK(vcache_object_create(held, "hot", AHEAD_HOT_MB * MiB,
+					 16 * pagesz, tobj_regen, &th, 0,
+					 &hot) == 0);
+	CHILD_CHECK(vcache_pin(hot, 0) == VCACHE_INTACT);
+	CHILD_CHECK(vcache_unpin(hot) == 0);
+	CHILD_CHECK(bytes_volatile(held) == 0);
+	r = ahead_fill(c, obj, t, RECLAIM_OBJECTS);
+	if (r)
+		return r;
+	filler = mmap(NULL, fill_max, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHILD_CHECK(filler != MAP_FAILED);
+	while (past < RECLAIM_PAST_MB * MiB && fill < fill_max) {
+		for (size_t i = 0; i < MiB; i += pagesz)
+			filler[fill + i] = 1;
+		fill += MiB;
+		CHILD_CHECK(group_usage(cg, &usage) == 0);
+		if (past || usage + MiB > HOLD2_LIMIT_MB * MiB)
+			past += MiB;
+		nanosleep(&ts, NULL);
+	}
+	hits = limit_hits(cg) - hits0;
+	printf("hold at the limit: %zu MiB of plain memory, %llu limit hits, "
+	       "level %d, %llu KiB lazy-free, %llu bytes of the hot object "
+	       "volatile\n", fill / MiB, (unsigned long long)hits,
+	       vcache_pressure(), (unsigned long long)lazyfree_total() / 1024,
+	       (unsigned long long)bytes_volatile(held));
+	fflush(stdout);
+	if (!hits) /* the premise: the group reclaimed */
+		return AHEAD_SKIP;
+	CHILD_CHECK(bytes_volatile(held) == 0);
+	CHILD_CHECK(vcache_pin(hot, 0) == VCACHE_INTACT);
+	CHILD_CHECK(gen_check(vcache_object_data(hot), th.seed, 0,
+			      AHEAD_HOT_MB * MiB) == SIZE_MAX);
+	CHILD_CHECK(vcache_unpin(hot) == 0);
+	CHILD_CHECK(munmap(filler, fill_max) == 0);
+	for (size_t i = 0; i < RECLAIM_OBJECTS; i++) {
+		r = vcache_pin(obj[i], VCACHE_PIN_REGENERATE);
+		CHILD_CHECK(r == VCACHE_INTACT || r == VCACHE_PURGED);
+		CHILD_CHECK(gen_check(vcache_object_data(obj[i]), t[i].seed, 0,
+				      MiB) == SIZE_MAX);
+		CHILD_CHECK(vcache_unpin(obj[i]) == 0);
+		vcache_object_unref(obj[i]);
+	}
+	vcache_object_unref(hot);
+	CHILD_CHECK(vcache_free(c) == 0);
+	CHILD_CHECK(vcache_free(held) == 0);
+	return 0;
+}
+
+START_TEST(test_pressure_holds_at_limit)
+{
+	char why[512];
+	const char *skip;
+
+	SKIP_UNLESS_KERNEL_PURGES();
+	skip = ahead_case(reclaim_hold_child, "vcache-hold-limit",
+			  HOLD2_LIMIT_MB * MiB,
+			  "the group never reached its limit",
+			  "child killed (OOM?): the delay held too much",
+			  why, sizeof(why));
+	SKIP_IF(skip, "%s", skip);
+}
+END_TEST
+
+/*
  * The premise of every forced purge in this suite, checked without the
  * library: MADV_PAGEOUT drops lazy-free anonymous pages (no swap needed)
  * and, without swap, keeps ordinary ones.
@@ -1286,6 +1389,7 @@ int main(void)
 	tcase_add_test(tc, test_pressure_flush_least_recent_first);
 	tcase_add_test(tc, test_pressure_flush_least_recent_faults);
 	tcase_add_test(tc, test_pressure_hold_leaves_room_for_as_much_again);
+	tcase_add_test(tc, test_pressure_holds_at_limit);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
