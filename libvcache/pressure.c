@@ -560,7 +560,11 @@ static int self_lazyfree(uint64_t *ret)
 	return 0;
 }
 
-static void sample(const struct scope *s, bool event,
+/*
+ * One look at the scope (look: the watcher's; else a fill's own sample,
+ * vc_pressure_sample()).
+ */
+static void sample(const struct scope *s, bool event, bool look,
 		   struct vc_pressure_event *ev, bool *ret_tight)
 {
 	uint64_t avail = meminfo("MemAvailable:");
@@ -585,13 +589,18 @@ static void sample(const struct scope *s, bool event,
 			 * Reclaiming means less than the reserve free: the
 			 * library makes room ahead of the limit itself
 			 * (purge.c), so below the margin the group need not
-			 * be reclaiming. Then two margins (room_cap()).
+			 * be reclaiming. Then two margins (room_cap()); but
+			 * a fill's own sample (soft, shared objects: before
+			 * each regenerating pin) ends every delay there, as
+			 * the watcher did before, rather than walk the page
+			 * tables for the figure each time.
 			 */
 			bool reclaiming = h < vc_pressure_reserve(s->limit);
+			bool none = reclaiming && !look;
 
-			if (self_lazyfree(&file) < 0 || file > usage)
+			if (none || self_lazyfree(&file) < 0 || file > usage)
 				file = 0;
-			room_cap(h + file, false, reclaiming ? 2 * m : m, ev);
+			room_cap(h + file, none, reclaiming ? 2 * m : m, ev);
 		}
 	}
 	if (avail != UINT64_MAX && total != UINT64_MAX) {
@@ -680,7 +689,7 @@ static void *watch_main(void *arg)
 			else if (src[i].kind == SRC_KERNFS)
 				(void)!pread(src[i].fd, self, sizeof(self), 0);
 		}
-		sample(&s, why != NULL, &ev, &tight);
+		sample(&s, why != NULL, true, &ev, &tight);
 		ev.why = why ? why : "poll";
 		atomic_store(&cur_level, ev.level);
 		atomic_store(&delay_cap, ev.cap);
@@ -734,7 +743,7 @@ void vc_pressure_sample(uint64_t extra, struct vc_pressure_event *ev)
 	scope_find(&s);
 	if (s.limit != UINT64_MAX)
 		s.limit = s.limit > extra ? s.limit - extra : 0;
-	sample(&s, false, ev, &tight);
+	sample(&s, false, false, ev, &tight);
 	ev->why = "allocation";
 	/*
 	 * The library is about to fill memory itself: the delays end,
