@@ -596,11 +596,12 @@ static void sample(const struct scope *s, bool event, bool look,
 			 * tables for the figure each time.
 			 */
 			bool reclaiming = h < vc_pressure_reserve(s->limit);
-			bool none = reclaiming && !look;
+			bool no_delay = reclaiming && !look;
 
-			if (none || self_lazyfree(&file) < 0 || file > usage)
+			if (no_delay || self_lazyfree(&file) < 0 ||
+			    file > usage)
 				file = 0;
-			room_cap(h + file, none, reclaiming ? 2 * m : m, ev);
+			room_cap(h + file, no_delay, reclaiming ? 2 * m : m, ev);
 		}
 	}
 	if (avail != UINT64_MAX && total != UINT64_MAX) {
