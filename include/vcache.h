@@ -396,7 +396,10 @@ struct vcache_options {
  * at its limit, keeps its hot objects inside the delay while the cold
  * ones stay volatile for the kernel to reclaim; plain memory growing
  * towards the limit, which leaves less lazy-free memory, ends the
- * delays, the least recently used first.
+ * delays, the least recently used first. The library's own check before
+ * it fills memory (a creation or regenerating pin on the soft backend, a
+ * fill of a shared object) still ends every delay while the group is at
+ * its limit.
  * The default is VCACHE_IDLE_DELAY_DEFAULT_MS; VCACHE_OPT_NO_IDLE_DELAY
  * (with idle_delay_ms 0, else -EINVAL) makes chunks volatile at their
  * last unpin, as strict mode does without purging them.
