@@ -492,9 +492,10 @@ static void judge(uint64_t headroom, uint64_t margin, bool event,
  * cache's own fills and other processes compete. Until 2026-12 the cap
  * was 0 there: a cache that fills its own group reaches the limit about
  * every look, and each time every delay ended (bench-pressure pin mode
- * at 100% of the data uniform, alternating builds, 100 runs each: 2,125
- * visits/s and 16.3 system calls per visit then, 3,228 and 11.7 with the
- * delays held; 0 OOM kills in either; bench/README.md, issue 8). With one
+ * at 100% of the data uniform, alternating builds, 100 runs each: a
+ * median of 2,086 visits/s and 16.3 system calls per visit then, 3,130
+ * and 11.7 with the delays held; 0 OOM kills in either; bench/README.md,
+ * issue 8). With one
  * margin at the limit, pin mode at 25% of the data with a hog and a
  * 100 ms delay was OOM-killed in 1 run of 45. System-wide, while less
  * than a margin is available (reclaiming), nothing.
