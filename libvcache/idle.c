@@ -113,6 +113,53 @@ void vc_idle_forget_object(struct vcache_object *o)
 }
 
 /*
+ * The delay learns each object's reuse. A pin that finds a chunk the delay
+ * handed back still whole paid a volatile cycle for nothing: MADV_FREE at
+ * the hand-back, then a write to every page to take it back (uffd; vrange:
+ * the system calls). An object used again at intervals just past the delay
+ * paid it at every visit, and on a machine whose hypervisor traps the
+ * first write to a clean page (4 us a page) the cycle itself stretched the
+ * intervals past any fixed delay: bench-pressure pin mode at 125% of the
+ * data, uniform, where everything fits, made 249 visits/s with the 100 ms
+ * default and 72,712 with 1000 ms (bench/README.md, issue 8). So such a pin
+ * sets the object's delay to twice the time since its last unpin, if that
+ * was less than DELAY_GROWTH times the cache's delay (at most that), and
+ * a pin that finds a purge puts it back to the cache's: the kernel wanted
+ * the memory. A longer delay holds nothing the pressure-aware cap does not
+ * allow, and pressure ends it like any other.
+ */
+#define DELAY_GROWTH 10
+
+/* The delay of o's next unpin, ns. */
+uint64_t vc_idle_delay_ns(struct vcache_object *o)
+{
+	uint64_t d = atomic_load_explicit(&o->delay_ns, memory_order_relaxed);
+
+	return d ? d : o->cache->idle_delay_ms * 1000000ull;
+}
+
+/* A pin found chunks of o the delay had handed back; purged: a page was. */
+void vc_idle_learn(struct vcache_object *o, bool purged, uint64_t now)
+{
+	uint64_t base = o->cache->idle_delay_ms * 1000000ull;
+	uint64_t max = base * DELAY_GROWTH, last, gap;
+
+	if (!base || o->cache->strict)
+		return;
+	if (purged) {
+		if (atomic_load_explicit(&o->delay_ns, memory_order_relaxed))
+			atomic_store(&o->delay_ns, 0);
+		return;
+	}
+	last = atomic_load(&o->unpinned_ns);
+	gap = now > last ? now - last : 0;
+	/* Within the delay: handed back by pressure, not by the delay. */
+	if (gap <= base || gap >= max)
+		return;
+	atomic_store(&o->delay_ns, 2 * gap < max ? 2 * gap : max);
+}
+
+/*
  * Fault path (signal context), chunk i held BUSY, VOLATILE and unpinned,
  * its missing pages just installed: leave the re-marking to the thread.
  * false: the caller marks the chunk volatile itself (no delay, the thread

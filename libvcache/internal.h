@@ -110,6 +110,8 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	_Atomic int priority;
 	_Atomic uint64_t unpinned_ns;
 	_Atomic uint64_t used_ns;
+	/* Its idle delay, learned from its reuse (idle.c): ns, 0 = the cache's. */
+	_Atomic uint64_t delay_ns;
 
 	/* Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none). */
 	pthread_mutex_t lock;
@@ -393,6 +395,8 @@ uint64_t vc_idle_held_bytes(void);   /* AS-safe */
 void vc_idle_deadline_set(struct vcache_object *o, size_t i, uint64_t when);
 void vc_idle_deadline_clear(struct vcache_object *o, size_t i);
 void vc_idle_forget_object(struct vcache_object *o);
+uint64_t vc_idle_delay_ns(struct vcache_object *o);
+void vc_idle_learn(struct vcache_object *o, bool purged, uint64_t now);
 
 /* fork.c */
 int vc_fork_handlers_register(void);

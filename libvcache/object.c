@@ -414,6 +414,7 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	now = vc_now_ns();
 	atomic_store(&o->unpinned_ns, now);
 	atomic_store(&o->used_ns, now);
+	atomic_store(&o->delay_ns, 0);
 	o->hash_next = o->next = o->prev = NULL;
 	/* Accessors work for the fill callbacks. */
 	atomic_store(&o->magic, OBJ_MAGIC_LIVE);

@@ -205,7 +205,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 {
 	struct vcache_object *o = object;
 	size_t first, last, i;
-	bool purged = false, opened = false;
+	bool purged = false, opened = false, handed_back = false;
 	int err, cb_err = 0;
 
 	err = vc_object_check(o);
@@ -287,11 +287,14 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 				 CHUNK_VOLATILE | CHUNK_KNOWN | CHUNK_PURGED |
 					 CHUNK_REMARK);
 		purged |= r != 0;
+		handed_back = true;
 		i++;
 	}
 	pthread_mutex_unlock(&o->lock);
 	if (opened)
 		vc_backend_close(o->cache);
+	if (handed_back)
+		vc_idle_learn(o, purged, vc_now_ns());
 	*ret_pinned = true;
 	if (cb_err)
 		return cb_err;
@@ -353,7 +356,7 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	/* Strict mode: no idle delay, and the chunks are purged below. */
 	strict = o->cache->strict;
 	now = vc_now_ns();
-	deadline = now + (uint64_t)o->cache->idle_delay_ms * 1000000ull;
+	deadline = now + vc_idle_delay_ns(o); /* learned from reuse: idle.c */
 	/*
 	 * The delay keeps memory the kernel cannot take: only while the
 	 * process holds less than the pressure-aware cap (idle.c), and for

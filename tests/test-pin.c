@@ -518,6 +518,96 @@ START_TEST(test_pin_default_delay)
 }
 END_TEST
 
+static void sleep_until_ms(uint64_t t)
+{
+	uint64_t now = now_ms();
+	struct timespec ts;
+
+	if (now >= t)
+		return;
+	ts.tv_sec = (time_t)((t - now) / 1000);
+	ts.tv_nsec = (long)((t - now) % 1000) * 1000000;
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t bytes_volatile(vcache *c)
+{
+	struct vcache_stats st;
+
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
+	return st.bytes_volatile;
+}
+
+/*
+ * The delay learns the object's reuse (vcache.h, "The idle delay"): a pin
+ * that finds the object handed back by its delay but whole sets the delay
+ * to twice the time since the last unpin (at most ten times the cache's),
+ * and a pin that finds a purge puts the cache's back. Cache delay 100 ms;
+ * the object is pinned again 400 ms after its unpin, so its delay becomes
+ * 800 ms: 300 ms after the next unpin it must still be held (checked only
+ * if the look came within the 800 ms and memory was calm). After a purge,
+ * it must be volatile again within 600 ms of the unpin, before 800 ms.
+ */
+START_TEST(test_pin_delay_learns_reuse)
+{
+	size_t size = 4 * pagesz;
+	uint64_t t0, t1;
+	struct tobj t;
+	vcache_object *o;
+	vcache *c = tcache_new_delay(100);
+	bool calm;
+	int r;
+
+	SKIP_UNLESS_PURGING(c);
+	SKIP_IF_SWAP(c);
+	tobj_init(&t, 15);
+	o = tobj_create(c, "learns", size, 0, &t);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	t0 = now_ms();
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_msg(wait_bytes_volatile(c, size, 20000, 3000),
+		      "object never became volatile after the idle delay");
+	sleep_until_ms(t0 + 400);
+	r = vcache_pin(o, VCACHE_PIN_REGENERATE);
+	if (r == VCACHE_PURGED) { /* reclaimed meanwhile: nothing learned */
+		printf("%s: purged while idle: not checked\n", __func__);
+		goto out;
+	}
+	ck_assert_int_eq(r, VCACHE_INTACT);
+	calm = vcache_pressure() == VCACHE_PRESSURE_NONE;
+	t0 = now_ms();
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	sleep_until_ms(t0 + 300);
+	t1 = now_ms();
+	calm = calm && vcache_pressure() == VCACHE_PRESSURE_NONE;
+	if (t1 - t0 < 700 && calm)
+		ck_assert_uint_eq(bytes_volatile(c), 0);
+	else
+		printf("%s: look %llu ms after the unpin, pressure %d: not "
+		       "checked\n", __func__, (unsigned long long)(t1 - t0),
+		       vcache_pressure());
+	ck_assert_msg(wait_bytes_volatile(c, size, 20000, 3000),
+		      "object never became volatile after its learned delay");
+	/* A purge found by a pin: back to the cache's 100 ms. */
+	ck_assert_errno(vcache_unpin(o), EINVAL);
+	ck_assert_uint_eq(purge_range(data(o), size), size / pagesz);
+	ck_assert_int_eq(vcache_pin(o, VCACHE_PIN_REGENERATE), VCACHE_PURGED);
+	assert_content(o, t.seed, 0, size);
+	t0 = now_ms();
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_msg(wait_bytes_volatile(c, size, 10000, 60) ||
+			      now_ms() - t0 >= 700,
+		      "still held 600 ms after the unpin: the purge did not "
+		      "reset the learned delay");
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+out:
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 /* VCACHE_OPT_NO_IDLE_DELAY: volatile at the last unpin, whatever the env. */
 START_TEST(test_pin_no_idle_delay_flag)
 {
@@ -583,6 +673,7 @@ int main(void)
 	tcase_add_test(tc, test_pin_idle_delay_env);
 	tcase_add_test(tc, test_pin_default_delay);
 	tcase_add_test(tc, test_pin_no_idle_delay_flag);
+	tcase_add_test(tc, test_pin_delay_learns_reuse);
 	suite_add_tcase(s, tc);
 
 	return run_suite(s);
