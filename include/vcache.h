@@ -373,9 +373,9 @@ struct vcache_options {
  * again soon costs no system call, and regenerated chunks are handed back
  * in batches. Each object's delay learns from its use: a pin that finds
  * chunks its delay handed back still whole sets the object's delay to
- * twice the time since its last unpin, if that time was between the
- * cache's delay and ten times it (at most ten times the cache's delay),
- * and a pin that finds a purge sets it back to the cache's. Memory inside the delay cannot be reclaimed (without swap it
+ * twice the time since its last unpin, if that time was longer than the
+ * object's delay and shorter than ten times the cache's (never more than
+ * that), and a pin that finds a purge sets it back to the cache's. Memory inside the delay cannot be reclaimed (without swap it
  * is dirty anonymous memory), so the delay gives way to memory pressure:
  * the bytes the process holds inside delays stay under a cap the pressure
  * watcher sets at each look from what the kernel could still give in the
