@@ -162,6 +162,12 @@ static uint64_t stat_sum(const char *dir, const char *const *names)
 	return sum;
 }
 
+int cgroup_usage(const char *dir, int version, uint64_t *ret_bytes)
+{
+	return cgroup_read_u64(dir, version == 1 ? "memory.usage_in_bytes" :
+			       "memory.current", ret_bytes);
+}
+
 int cgroup_headroom(const char *dir, int version, uint64_t *ret_bytes)
 {
 	/* v1 has hierarchical "total_" counters; v2's are hierarchical. */
@@ -175,9 +181,7 @@ int cgroup_headroom(const char *dir, int version, uint64_t *ret_bytes)
 	r = cgroup_read_u64(dir, version == 1 ? "memory.limit_in_bytes" :
 			    "memory.max", &limit);
 	if (r == 0)
-		r = cgroup_read_u64(dir, version == 1 ?
-				    "memory.usage_in_bytes" : "memory.current",
-				    &usage);
+		r = cgroup_usage(dir, version, &usage);
 	if (r < 0)
 		return r;
 	/* v1 spells "unlimited" as a huge page-aligned number. */

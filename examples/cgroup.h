@@ -23,6 +23,10 @@
  */
 int cgroup_self(char *dir, size_t size, int *ret_version);
 
+/* The memory charged to the cgroup at dir (v1 memory.usage_in_bytes, v2
+ * memory.current), in bytes. */
+int cgroup_usage(const char *dir, int version, uint64_t *ret_bytes);
+
 /*
  * The memory the cgroup at dir could still give: its limit minus what it
  * uses that reclaim cannot free (everything but the file LRU, where page

@@ -425,11 +425,10 @@ static uint64_t limit_hits(const struct cgroup_group *cg)
 	return v;
 }
 
-/* The group's charged memory (v1 memory.usage_in_bytes, v2 memory.current). */
+/* The group's charged memory. */
 static int group_usage(const struct cgroup_group *cg, uint64_t *ret)
 {
-	return cgroup_read_u64(cg->dir, cg->version == 1 ?
-			       "memory.usage_in_bytes" : "memory.current", ret);
+	return cgroup_usage(cg->dir, cg->version, ret);
 }
 
 /* A cache whose unpins are volatile at once. */
