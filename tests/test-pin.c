@@ -578,7 +578,16 @@ START_TEST(test_pin_delay_learns_reuse)
 		goto out;
 	}
 	ck_assert_int_eq(r, VCACHE_INTACT);
-	calm = vcache_pressure() == VCACHE_PRESSURE_NONE;
+	/*
+	 * The library learns only from a gap shorter than 10x the delay
+	 * (1 s); on a slow guest the wait above can pass that by itself.
+	 */
+	t1 = now_ms();
+	calm = vcache_pressure() == VCACHE_PRESSURE_NONE && t1 - t0 < 1000;
+	if (t1 - t0 >= 1000)
+		printf("%s: pinned %llu ms after the unpin, past the learning "
+		       "window: not checked\n", __func__,
+		       (unsigned long long)(t1 - t0));
 	t0 = now_ms();
 	ck_assert_int_eq(vcache_unpin(o), 0);
 	sleep_until_ms(t0 + 300);
