@@ -387,16 +387,22 @@ int vc_shared_unpin(struct vcache_object *o, size_t offset, size_t length)
 }
 
 /*
- * Punch [s, e) (offsets in the object) in one call, then release chunks
- * first..last, claimed for it, newest claim first. Bytes freed (pages in
- * the page cache before and not after).
+ * Punch chunks first..first+n-1, claimed for it, clipped to [start, end)
+ * (offsets in the object), in one call, then release them, newest claim
+ * first. Bytes freed (pages in the page cache before and not after).
  */
-static size_t punch_run(struct vcache_object *o, size_t s, size_t e,
-			size_t first, size_t last)
+static size_t punch_run(struct vcache_object *o, size_t start, size_t end,
+			size_t first, size_t n)
 {
 	struct vc_shared *sh = o->shared;
-	size_t before = resident(o->data + s, e - s), bytes = 0;
+	size_t last = first + n - 1;
+	size_t s = chunk_offset(o, first);
+	size_t e = chunk_offset(o, last) + chunk_map_length(o, last);
+	size_t before, bytes = 0;
 
+	s = start > s ? start : s;
+	e = end < e ? end : e;
+	before = resident(o->data + s, e - s);
 	if (fallocate(sh->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)(sh->hdr_size + s), (off_t)(e - s)) == 0)
 		bytes = (before - resident(o->data + s, e - s)) * vc_page_size;
@@ -423,20 +429,17 @@ size_t vc_shared_purge_locked(struct vcache_object *o, size_t start,
 			      size_t end)
 {
 	struct vc_shared *sh = o->shared;
-	size_t bytes = 0, first = 0, n = 0, rs = 0, re = 0;
+	size_t bytes = 0, first = 0, n = 0;
 
 	if (sh->mode == VC_SHARED_NONE || start >= end)
 		return 0;
 	vc_shared_reap(sh); /* a dead process's pins do not count */
 	for (size_t i = start / o->chunk_size;
 	     i < o->nchunks && chunk_offset(o, i) < end; i++) {
-		size_t cs = chunk_offset(o, i);
-		size_t ce = cs + chunk_map_length(o, i);
-		size_t s = start > cs ? start : cs, e = end < ce ? end : ce;
 		bool take;
 
 		if (n == PUNCH_RUN) { /* before the next claim: see above */
-			bytes += punch_run(o, rs, re, first, first + n - 1);
+			bytes += punch_run(o, start, end, first, n);
 			n = 0;
 		}
 		take = vc_shared_chunk_claim(sh, i, false) == 0;
@@ -448,20 +451,16 @@ size_t vc_shared_purge_locked(struct vcache_object *o, size_t start,
 		}
 		if (!take) { /* in use: pinned, regenerated or purged */
 			if (n)
-				bytes += punch_run(o, rs, re, first,
-						   first + n - 1);
+				bytes += punch_run(o, start, end, first, n);
 			n = 0;
 			continue;
 		}
-		if (!n) {
+		if (!n)
 			first = i;
-			rs = s;
-		}
-		re = e;
 		n++;
 	}
 	if (n)
-		bytes += punch_run(o, rs, re, first, first + n - 1);
+		bytes += punch_run(o, start, end, first, n);
 	return bytes;
 }
 
