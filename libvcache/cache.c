@@ -189,9 +189,8 @@ static bool cache_busy(struct vcache *c)
 	for (struct vcache_object *o = c->objects; o; o = o->next) {
 		if (o->refs || !o->in_cache)
 			return true;
-		for (size_t i = 0; i < o->nchunks; i++)
-			if (chunk_pins(atomic_load(&o->chunks[i])))
-				return true;
+		if (vc_object_pinned(o))
+			return true;
 	}
 	return false;
 }

@@ -49,7 +49,9 @@
  *               chunk; those pages are not lazy-free in the kernel until
  *               the idle thread hands the chunk back in a batch (idle.c)
  * Pin counts and VOLATILE change only under the object's lock; BUSY is
- * claimed with compare-and-swap, also from the SIGBUS handler.
+ * claimed with compare-and-swap, also from the SIGBUS handler. Pins of
+ * the whole object may be counted once for all chunks instead
+ * (vcache_object.whole_pins): vc_object_pinned() says whether any is.
  */
 #define CHUNK_PINS_MASK 0xffffffffull
 #define CHUNK_VOLATILE (1ull << 32)
@@ -117,6 +119,17 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	pthread_mutex_t lock;
 	uint64_t *deadline;
 	size_t pending;
+	/*
+	 * Under lock (pin.c): pins of every chunk at once, chunks with
+	 * CHUNK_VOLATILE set, chunks whose own pin count is not 0. A pin
+	 * of the whole object adds to whole_pins, not to 64 or 1024
+	 * counts, when the other two are 0; so whole_pins != 0 implies
+	 * they are. A chunk's pins are its own count plus whole_pins.
+	 * whole_pins is atomic for readers without the lock (stats).
+	 */
+	_Atomic uint32_t whole_pins;
+	size_t nvolatile;
+	size_t pinned_chunks;
 	_Atomic size_t remarks; /* chunks with CHUNK_REMARK set */
 
 	/* Under cache->lock. */
@@ -232,6 +245,12 @@ static inline size_t chunk_map_length(const struct vcache_object *o, size_t i)
 static inline uint32_t chunk_pins(uint64_t s)
 {
 	return (uint32_t)(s & CHUNK_PINS_MASK);
+}
+
+/* Whether a chunk of o in state s is pinned, by its own count or o's. */
+static inline bool chunk_pinned(struct vcache_object *o, uint64_t s)
+{
+	return chunk_pins(s) || atomic_load(&o->whole_pins);
 }
 
 /* pagemap.c: page number -> pointer, lock-free reads (writers serialised). */
@@ -378,6 +397,8 @@ static inline void vc_fault_or_chain(int sig, siginfo_t *si, void *uc,
 /* pin.c */
 int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 	      unsigned int flags, bool *ret_pinned);
+/* Whether this process pins a chunk of o (pin.c). */
+bool vc_object_pinned(struct vcache_object *o);
 void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 				size_t last);
 

@@ -229,6 +229,7 @@ static int object_setup_arena(struct vcache *c, struct vcache_object *o)
 		return err;
 	for (size_t i = 0; i < o->nchunks; i++)
 		atomic_store(&o->chunks[i], CHUNK_VOLATILE);
+	o->nvolatile = o->nchunks;
 	err = c->backend->mark_volatile(data, o->map_size);
 	if (err == -EINVAL && vc_mem_unlock(data, o->map_size) == 0)
 		err = c->backend->mark_volatile(data, o->map_size);
@@ -332,6 +333,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 	}
 	for (size_t i = 0; i < o->nchunks; i++)
 		atomic_store(&o->chunks[i], CHUNK_VOLATILE);
+	o->nvolatile = o->nchunks;
 	err = c->backend->mark_volatile(data, o->map_size);
 	if (err < 0)
 		return err;
@@ -405,6 +407,9 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	o->deadline = NULL;
 	o->name = NULL;
 	o->pending = 0;
+	atomic_store(&o->whole_pins, 0);
+	o->nvolatile = 0;
+	o->pinned_chunks = 0;
 	o->refs = 1;
 	o->in_cache = true;
 	atomic_store(&o->priority,
@@ -495,13 +500,6 @@ _public_ vcache_object *vcache_object_unref(vcache_object *object)
 	return NULL;
 }
 
-static bool object_pinned(struct vcache_object *o)
-{
-	for (size_t i = 0; i < o->nchunks; i++)
-		if (chunk_pins(atomic_load(&o->chunks[i])))
-			return true;
-	return false;
-}
 
 _public_ int vcache_object_remove(vcache_object *object)
 {
@@ -517,7 +515,7 @@ _public_ int vcache_object_remove(vcache_object *object)
 	if (!object->in_cache)
 		err = -ENOENT;
 	else if (object->shared ? vc_shared_pinned_here(object)
-				: object_pinned(object))
+				: vc_object_pinned(object))
 		err = -EBUSY;
 	pthread_mutex_unlock(&object->lock);
 	if (err == 0) {

@@ -10,6 +10,17 @@
  * page does this for all volatile chunks of the range in one call first
  * (pin_prefetch()). The last unpin hands the chunk back at once, or
  * records a deadline for the idle thread (idle.c).
+ *
+ * A pin of the whole object none of whose chunks is volatile is the hot
+ * case (an object used again inside its idle delay): it is counted once,
+ * in o->whole_pins, instead of with an atomic add to each chunk's count
+ * (64 for 4 MiB in 64 KiB chunks: 0.95 us a pin+unpin, bench-pin). That
+ * takes no chunk's own pins (o->pinned_chunks 0), so whole pins and own
+ * pins never mix: a pin or unpin of part of the object first moves the
+ * whole pins into every chunk's count (pins_spread()). While whole pins
+ * exist no chunk is volatile (none was, and a pinned chunk is never
+ * marked), so the SIGBUS handler, which only claims volatile chunks,
+ * never needs them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +38,8 @@ void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 	const struct backend_ops *b = o->cache->backend;
 	size_t i = first;
 
+	if (atomic_load(&o->whole_pins))
+		return; /* every chunk is pinned */
 	while (i <= last) {
 		size_t run = i;
 
@@ -38,6 +51,7 @@ void vc_object_mark_range_volatile(struct vcache_object *o, size_t first,
 				break;
 			vc_idle_deadline_clear(o, run);
 			atomic_fetch_or(&o->chunks[run], CHUNK_VOLATILE);
+			o->nvolatile++;
 			run++;
 		}
 		if (run > i) {
@@ -183,11 +197,54 @@ static void pin_unprefetch(struct vcache_object *o, size_t from, size_t last)
 	}
 }
 
+bool vc_object_pinned(struct vcache_object *o)
+{
+	if (atomic_load(&o->whole_pins))
+		return true;
+	for (size_t i = 0; i < o->nchunks; i++)
+		if (chunk_pins(atomic_load(&o->chunks[i])))
+			return true;
+	return false;
+}
+
+/* Count chunk i's own pin just added (old: its state before). Lock held. */
+static void chunk_pin_added(struct vcache_object *o, uint64_t old)
+{
+	if (chunk_pins(old) == 0)
+		o->pinned_chunks++;
+}
+
+/* Take one of chunk i's own pins; its state before. Lock held. */
+static uint64_t chunk_pin_drop(struct vcache_object *o, size_t i)
+{
+	uint64_t old = atomic_fetch_sub(&o->chunks[i], 1);
+
+	if (chunk_pins(old) == 1)
+		o->pinned_chunks--;
+	return old;
+}
+
+/*
+ * Part of the object is pinned or unpinned: its whole pins become every
+ * chunk's own (whose counts are 0 while whole pins exist). Lock held.
+ */
+static void pins_spread(struct vcache_object *o)
+{
+	uint32_t w = atomic_load(&o->whole_pins);
+
+	if (!w)
+		return;
+	for (size_t i = 0; i < o->nchunks; i++)
+		atomic_fetch_add(&o->chunks[i], w);
+	o->pinned_chunks = o->nchunks;
+	atomic_store(&o->whole_pins, 0);
+}
+
 /* Undo pins of chunks first..last-1 after a failure (lock held). */
 static void pin_unwind(struct vcache_object *o, size_t first, size_t end)
 {
 	for (size_t i = first; i < end; i++)
-		atomic_fetch_sub(&o->chunks[i], 1);
+		(void)chunk_pin_drop(o, i);
 	if (end > first)
 		vc_object_mark_range_volatile(o, first, end - 1);
 }
@@ -227,6 +284,18 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		vc_purge_before_alloc(o->cache, o, offset, length);
 
 	pthread_mutex_lock(&o->lock);
+	if (first == 0 && last == o->nchunks - 1 && !o->nvolatile &&
+	    !o->pinned_chunks) {
+		/* The whole object, nothing volatile: one count (see top). */
+		uint32_t w = atomic_load(&o->whole_pins);
+
+		if (w < CHUNK_PIN_MAX)
+			atomic_store(&o->whole_pins, w + 1);
+		pthread_mutex_unlock(&o->lock);
+		*ret_pinned = w < CHUNK_PIN_MAX;
+		return w < CHUNK_PIN_MAX ? VCACHE_INTACT : -EOVERFLOW;
+	}
+	pins_spread(o);
 	for (size_t i = first; i <= last; i++)
 		if (chunk_pins(atomic_load(&o->chunks[i])) >= CHUNK_PIN_MAX) {
 			pthread_mutex_unlock(&o->lock);
@@ -243,6 +312,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 			if (atomic_compare_exchange_weak(st, &s, s + 1))
 				break;
 		if (!(s & CHUNK_VOLATILE)) {
+			chunk_pin_added(o, s);
 			/*
 			 * A pending deadline stays: the next unpin moves it
 			 * (no write to shared counters on the hot path), and
@@ -262,6 +332,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		}
 		if (err < 0)
 			goto fail_unwind;
+		chunk_pin_added(o, s);
 		if (!(s & CHUNK_VOLATILE)) {
 			/* Made non-volatile while we waited: just pinned. */
 			vc_chunk_release(o, i, 0);
@@ -278,7 +349,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		if (r < 0) {
 			/* The backend failed: nothing stays pinned. */
 			vc_chunk_release(o, i, 0);
-			atomic_fetch_sub(st, 1);
+			(void)chunk_pin_drop(o, i);
 			err = r;
 			goto fail_unwind;
 		}
@@ -286,6 +357,7 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		vc_chunk_release(o, i,
 				 CHUNK_VOLATILE | CHUNK_KNOWN | CHUNK_PURGED |
 					 CHUNK_REMARK);
+		o->nvolatile--;
 		purged |= r != 0;
 		handed_back = true;
 		i++;
@@ -348,38 +420,45 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 		return err;
 
 	pthread_mutex_lock(&o->lock);
-	for (size_t i = first; i <= last; i++)
-		if (chunk_pins(atomic_load(&o->chunks[i])) == 0) {
-			pthread_mutex_unlock(&o->lock);
-			return -EINVAL;
-		}
+	if (first == 0 && last == o->nchunks - 1 &&
+	    atomic_load(&o->whole_pins)) {
+		/* Chunks' own counts are 0: released when this was the last. */
+		atomic_store(&o->whole_pins, atomic_load(&o->whole_pins) - 1);
+		released = !atomic_load(&o->whole_pins);
+	} else {
+		pins_spread(o);
+		for (size_t i = first; i <= last; i++)
+			if (chunk_pins(atomic_load(&o->chunks[i])) == 0) {
+				pthread_mutex_unlock(&o->lock);
+				return -EINVAL;
+			}
+		for (size_t i = first; i <= last; i++)
+			released |= chunk_pins(chunk_pin_drop(o, i)) == 1;
+	}
 	/* Strict mode: no idle delay, and the chunks are purged below. */
 	strict = o->cache->strict;
 	now = vc_now_ns();
 	deadline = now + vc_idle_delay_ns(o); /* learned from reuse: idle.c */
 	/*
-	 * The delay keeps memory the kernel cannot take: only while the
+	 * The chunks released (no pin left) go back to the kernel after the
+	 * delay, which keeps memory the kernel cannot take: only while the
 	 * process holds less than the pressure-aware cap (idle.c), and for
 	 * the whole call or not at all (one system call either way).
 	 */
-	delay = o->cache->idle_delay_ms && !strict;
+	delay = released && o->cache->idle_delay_ms && !strict;
 	for (size_t i = first; delay && i <= last; i++)
-		if (chunk_pins(atomic_load(&o->chunks[i])) == 1 &&
+		if (!chunk_pins(atomic_load(&o->chunks[i])) &&
 		    !o->deadline[i]) /* counted already: see the pin */
 			bytes += chunk_map_length(o, i);
 	delay = delay && vc_idle_may_hold(bytes);
-	for (size_t i = first; i <= last; i++) {
-		uint64_t s = atomic_fetch_sub(&o->chunks[i], 1);
-
-		released |= chunk_pins(s) == 1;
-		if (chunk_pins(s) == 1 && delay) {
+	for (size_t i = first; delay && i <= last; i++)
+		if (!chunk_pins(atomic_load(&o->chunks[i]))) {
 			vc_idle_deadline_set(o, i, deadline);
 			delayed = true;
 		}
-	}
-	if (!delay)
+	if (released && !delay)
 		vc_object_mark_range_volatile(o, first, last);
-	if (strict)
+	if (released && strict)
 		(void)vc_purge_locked(o, chunk_offset(o, first),
 				      chunk_offset(o, last) +
 					      chunk_map_length(o, last));

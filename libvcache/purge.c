@@ -82,7 +82,7 @@ static bool claim_for_purge(struct vcache_object *o, size_t i)
 {
 	uint64_t st = atomic_load(&o->chunks[i]);
 
-	if (chunk_pins(st) || !(st & CHUNK_VOLATILE))
+	if (chunk_pinned(o, st) || !(st & CHUNK_VOLATILE))
 		return false;
 	return vc_chunk_claim(o, i, false, false, &st) == 0;
 }

@@ -30,7 +30,7 @@ _public_ int vcache_stats_get(vcache *cache, struct vcache_stats *ret_stats,
 		for (size_t i = 0; !o->shared && i < o->nchunks; i++) {
 			uint64_t s = atomic_load(&o->chunks[i]);
 
-			if (chunk_pins(s))
+			if (chunk_pinned(o, s))
 				st.bytes_pinned += chunk_length(o, i);
 			if (s & CHUNK_VOLATILE)
 				st.bytes_volatile += chunk_length(o, i);
