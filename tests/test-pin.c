@@ -370,6 +370,94 @@ static void purge_then_regenerate(vcache_object *o, uint64_t seed,
 	assert_content(o, seed, 0, size);
 }
 
+static uint64_t bytes_pinned(vcache *c)
+{
+	struct vcache_stats st;
+
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
+	return st.bytes_pinned;
+}
+
+/*
+ * Pins of a whole object that is held inside its idle delay (nothing
+ * volatile) are counted once for every chunk (pin.c); pins and unpins of
+ * part of it must still see every chunk pinned as often as before.
+ */
+START_TEST(test_pin_whole_mixes_with_ranges)
+{
+	vcache *c = tcache_new_delay(60000);
+	size_t p = pagesz, size = 8 * p;
+	struct tobj t;
+	vcache_object *o;
+
+	tobj_init(&t, 12);
+	o = tobj_create(c, "whole-mix", size, 0, &t);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_unpin(o), 0); /* held: nothing volatile */
+	ck_assert_uint_eq(bytes_pinned(c), 0);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	ck_assert_uint_eq(bytes_pinned(c), size);
+	ck_assert_errno(vcache_object_remove(o), EBUSY);
+	ck_assert_errno(vcache_free(c), EBUSY);
+	/* Chunks 2-3 pinned three times, the others twice. */
+	ck_assert_int_eq(vcache_pin_range(o, 2 * p, 2 * p, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_uint_eq(bytes_pinned(c), 2 * p);
+	ck_assert_errno(vcache_unpin(o), EINVAL);
+	ck_assert_int_eq(vcache_unpin_range(o, 2 * p, 2 * p), 0);
+	ck_assert_uint_eq(bytes_pinned(c), 0);
+	ck_assert_errno(vcache_unpin_range(o, 2 * p, p), EINVAL);
+	/* A whole pin taken back in two parts. */
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_unpin_range(o, 0, p), 0);
+	ck_assert_uint_eq(bytes_pinned(c), size - p);
+	ck_assert_errno(vcache_unpin(o), EINVAL);
+	ck_assert_int_eq(vcache_unpin_range(o, p, size - p), 0);
+	ck_assert_uint_eq(bytes_pinned(c), 0);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_object_remove(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+/*
+ * A deadline that passes while the object is pinned whole must not make
+ * it volatile: reclaim would take pinned pages.
+ */
+START_TEST(test_pin_whole_outlives_deadline)
+{
+	vcache *c = tcache_new_delay(200);
+	size_t size = 8 * pagesz;
+	struct vcache_stats st;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	SKIP_IF_SWAP(c);
+	tobj_init(&t, 13);
+	o = tobj_create(c, "whole-deadline", size, 0, &t);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_int_eq(vcache_pin(o, 0), VCACHE_INTACT);
+	usleep(600 * 1000); /* the idle thread passes the deadline */
+	ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
+	ck_assert_uint_eq(st.bytes_volatile, 0);
+	ck_assert_uint_eq(purge_range(data(o), size), 0);
+	assert_resident(o, 0, size);
+	assert_content(o, t.seed, 0, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	ck_assert_msg(wait_bytes_volatile(c, size, 20000, 3000),
+		      "object never became volatile after its last unpin");
+	purge_then_regenerate(o, t.seed, size);
+	ck_assert_int_eq(vcache_unpin(o), 0);
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
 /*
  * delay_ms is long compared with the few system calls between the unpin
  * and the purge attempt, so "still non-volatile" does not race.
@@ -672,6 +760,8 @@ int main(void)
 	tc = ttcase("nested");
 	tcase_add_test(tc, test_pin_nested_whole);
 	tcase_add_test(tc, test_pin_nested_ranges);
+	tcase_add_test(tc, test_pin_whole_mixes_with_ranges);
+	tcase_add_test(tc, test_pin_whole_outlives_deadline);
 	suite_add_tcase(s, tc);
 
 	tc = ttcase("probe");
