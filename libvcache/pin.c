@@ -406,7 +406,7 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 {
 	struct vcache_object *o = object;
 	size_t first, last, bytes = 0;
-	bool delayed = false, released = false, strict, delay;
+	bool delayed = false, released = false, whole = false, strict, delay;
 	uint64_t deadline, now;
 	int err;
 
@@ -424,7 +424,7 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	    atomic_load(&o->whole_pins)) {
 		/* Chunks' own counts are 0: released when this was the last. */
 		atomic_store(&o->whole_pins, atomic_load(&o->whole_pins) - 1);
-		released = !atomic_load(&o->whole_pins);
+		released = whole = !atomic_load(&o->whole_pins);
 	} else {
 		pins_spread(o);
 		for (size_t i = first; i <= last; i++)
@@ -447,15 +447,19 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	 */
 	delay = released && o->cache->idle_delay_ms && !strict;
 	for (size_t i = first; delay && i <= last; i++)
-		if (!chunk_pins(atomic_load(&o->chunks[i])) &&
-		    !o->deadline[i]) /* counted already: see the pin */
+		if (!o->deadline[i] && /* counted already: see the pin */
+		    (whole || !chunk_pins(atomic_load(&o->chunks[i]))))
 			bytes += chunk_map_length(o, i);
 	delay = delay && vc_idle_may_hold(bytes);
-	for (size_t i = first; delay && i <= last; i++)
-		if (!chunk_pins(atomic_load(&o->chunks[i]))) {
+	for (size_t i = first; delay && i <= last; i++) {
+		if (!whole && chunk_pins(atomic_load(&o->chunks[i])))
+			continue;
+		if (o->deadline[i]) /* the hot case: just moved on */
+			o->deadline[i] = deadline;
+		else
 			vc_idle_deadline_set(o, i, deadline);
-			delayed = true;
-		}
+		delayed = true;
+	}
 	if (released && !delay)
 		vc_object_mark_range_volatile(o, first, last);
 	if (released && strict)
