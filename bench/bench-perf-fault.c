@@ -79,7 +79,11 @@ void perf_series_print(const char *label, const struct perf_series *s,
 void perf_ratio(const char *what, const struct perf_series *a,
 		const struct perf_series *b)
 {
-	printf("  RATIO %-44s x%.3f\n", what, median_of(a) / median_of(b));
+	double r = median_of(a) / median_of(b);
+
+	/* Two significant digits below 0.1: x0.000 says nothing. */
+	printf(r < 0.1 ? "  RATIO %-44s x%.2g\n" : "  RATIO %-44s x%.3f\n",
+	       what, r);
 }
 
 /* ---- P4 ---- */

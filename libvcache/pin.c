@@ -14,10 +14,11 @@
  * A pin of the whole object none of whose chunks is volatile is the hot
  * case (an object used again inside its idle delay): it is counted once,
  * in o->whole_pins, instead of with an atomic add to each chunk's count
- * (64 for 4 MiB in 64 KiB chunks: 0.95 us a pin+unpin, bench-pin). That
- * takes no chunk's own pins (o->pinned_chunks 0), so whole pins and own
- * pins never mix: a pin or unpin of part of the object first moves the
- * whole pins into every chunk's count (pins_spread()). While whole pins
+ * (64 for 4 MiB in 64 KiB chunks: 0.95 us a pin+unpin, bench-pin). It
+ * is taken only while no chunk has pins of its own (o->pinned_chunks 0),
+ * and a pin or unpin of part of the object first moves the whole pins
+ * into every chunk's count (pins_spread()), so the two never mix: the
+ * last whole unpin releases every chunk. While whole pins
  * exist no chunk is volatile (none was, and a pinned chunk is never
  * marked), so the SIGBUS handler, which only claims volatile chunks,
  * never needs them.
