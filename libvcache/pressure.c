@@ -58,6 +58,9 @@ enum source_kind { SRC_STOP, SRC_EVENTFD, SRC_PSI, SRC_KERNFS };
 #define KICK 1ull
 #define STOP (1ull << 32)
 
+/* The source that wakes the watcher before the limit (warns_early()). */
+#define WHY_THRESHOLD "cgroup v1 usage threshold"
+
 /* Which file a descriptor was when we opened it. */
 struct fdid {
 	dev_t dev;
@@ -386,7 +389,7 @@ static int sources_open(struct source *src, const struct scope *s)
 				 (unsigned long long)(s->limit > 2 * m ?
 						      s->limit - 2 * m : 0));
 			v1_notify(src, &n, s->cg, "memory.usage_in_bytes",
-				  args, "cgroup v1 usage threshold");
+				  args, WHY_THRESHOLD);
 		}
 	} else if (s->version == 2) {
 		snprintf(path, sizeof(path), "%s/memory.pressure", s->cg);
@@ -638,6 +641,28 @@ static void notify(const struct vc_pressure_event *ev)
 		fn[i](ev, ud[i]);
 }
 
+/*
+ * Whether a source wakes the watcher before the group reaches its limit:
+ * cgroup v1's usage threshold. PSI and cgroup v2's memory.events speak
+ * only once the group reclaims or hits its limit.
+ */
+static bool warns_early(const struct source *src, int n)
+{
+	for (int i = 1; i < n; i++)
+		if (src[i].fd >= 0 && strcmp(src[i].why, WHY_THRESHOLD) == 0)
+			return true;
+	return false;
+}
+
+/* Whether the group's usage (one pread(2)) is within 4 margins of its limit. */
+static bool room_tight(void)
+{
+	uint64_t room, limit;
+
+	return vc_pressure_room(&room, &limit) < 0 ||
+	       room < 4 * margin_for(limit);
+}
+
 static void *watch_main(void *arg)
 {
 	struct watch_arg wa = *(struct watch_arg *)arg;
@@ -645,7 +670,8 @@ static void *watch_main(void *arg)
 	struct pollfd pfd[MAX_FDS];
 	struct scope s;
 	int n, timeout = 0;
-	bool tight = false;
+	bool tight = false, quick = false;
+	uint64_t looked = 0;
 
 	/* Before start() returns: the first creations may need the room. */
 	scope_find(&s);
@@ -680,6 +706,11 @@ static void *watch_main(void *arg)
 				break;
 			/* A kick is no sign of pressure: just look again. */
 		}
+		/* A quick poll: the whole look only once room is short. */
+		if (r == 0 && quick && !room_tight() &&
+		    vc_now_ns() - looked < 1000000000ull)
+			continue;
+		looked = vc_now_ns();
 		for (int i = 1; r > 0 && i < n; i++) {
 			uint64_t v;
 
@@ -698,7 +729,18 @@ static void *watch_main(void *arg)
 		ev.flush = vc_idle_held_bytes() > ev.cap;
 		if ((ev.level != VCACHE_PRESSURE_NONE && ev.want) || ev.flush)
 			notify(&ev);
-		timeout = tight || ev.level ? 100 : 1000;
+		/*
+		 * Every 100 ms while memory is tight or short. Else every
+		 * second, but in a group with a limit and no usage threshold
+		 * to wake us before it (cgroup v2) a quick poll of its usage
+		 * every 100 ms in between: faults of shared objects make no
+		 * room themselves, and between looks a second apart they
+		 * filled the 32 MiB from comfortable to the limit in the QEMU
+		 * guest (test_shared_pressure OOM-killed, 2026-12-01).
+		 */
+		quick = !tight && !ev.level && s.limit != UINT64_MAX &&
+			!warns_early(src, n);
+		timeout = tight || ev.level || quick ? 100 : 1000;
 		/* Moved to another cgroup? Watch that one instead. */
 		if (read_file("/proc/self/cgroup", self, sizeof(self)) == 0 &&
 		    strcmp(self, s.self) != 0) {
