@@ -643,7 +643,8 @@ ssize_t vcache_purge_cache(vcache *cache, size_t bytes);
  * memory cgroup (v1 memory.pressure_level and a usage threshold; v2
  * memory.pressure PSI trigger and memory.events), /proc/pressure/memory,
  * and polls usage against the cgroup limit and MemAvailable (every second,
- * every 100 ms when memory is tight). LOW: an event or less than twice
+ * every 100 ms when memory is tight; in a cgroup v2 group with a limit
+ * its usage every 100 ms in between). LOW: an event or less than twice
  * the margin left (the margin is 1/8 of the cgroup limit, or of half the
  * RAM without one, 4 to 512 MiB); MEDIUM: less than the margin;
  * CRITICAL: less than half of it. Each look also sets the cap on what

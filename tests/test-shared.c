@@ -860,7 +860,9 @@ END_TEST
  * in both processes comes from the generator. The creator's optimistic
  * reads regenerate by faults, which make no room themselves: the
  * watcher's passes must outrun them (one fallocate(2) per chunk did not,
- * under CPU load or in the QEMU guest: shared-pin.c PUNCH_RUN).
+ * under CPU load or in the QEMU guest: shared-pin.c PUNCH_RUN; nor did
+ * looks a second apart in the guest's cgroup v2 group, where no event
+ * comes before the limit: pressure.c's quick polls).
  */
 enum { PR_LIMIT_MB = 64, PR_OBJ_MB = 4, PR_NOBJ = 24 };
 #define MiB (1024ul * 1024)
