@@ -207,6 +207,14 @@ static int object_fill_install(struct vcache_object *o)
 	return err;
 }
 
+/* Filled and about to be handed to the kernel: every chunk volatile. */
+static void chunks_all_volatile(struct vcache_object *o)
+{
+	for (size_t i = 0; i < o->nchunks; i++)
+		atomic_store(&o->chunks[i], CHUNK_VOLATILE);
+	o->nvolatile = o->nchunks;
+}
+
 /*
  * Arena objects: a slot instead of a mapping (arena.c), filled through
  * install(), no attach (the arena is). Marking it volatile fails with
@@ -227,9 +235,7 @@ static int object_setup_arena(struct vcache *c, struct vcache_object *o)
 	err = object_fill_install(o);
 	if (err < 0)
 		return err;
-	for (size_t i = 0; i < o->nchunks; i++)
-		atomic_store(&o->chunks[i], CHUNK_VOLATILE);
-	o->nvolatile = o->nchunks;
+	chunks_all_volatile(o);
 	err = c->backend->mark_volatile(data, o->map_size);
 	if (err == -EINVAL && vc_mem_unlock(data, o->map_size) == 0)
 		err = c->backend->mark_volatile(data, o->map_size);
@@ -331,9 +337,7 @@ static int object_setup(struct vcache *c, struct vcache_object *o,
 		c->backend->detach(data, o->map_size);
 		return err;
 	}
-	for (size_t i = 0; i < o->nchunks; i++)
-		atomic_store(&o->chunks[i], CHUNK_VOLATILE);
-	o->nvolatile = o->nchunks;
+	chunks_all_volatile(o);
 	err = c->backend->mark_volatile(data, o->map_size);
 	if (err < 0)
 		return err;
@@ -499,7 +503,6 @@ _public_ vcache_object *vcache_object_unref(vcache_object *object)
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
-
 
 _public_ int vcache_object_remove(vcache_object *object)
 {

@@ -290,11 +290,14 @@ int vc_pin_range(struct vcache_object *object, size_t offset, size_t length,
 		/* The whole object, nothing volatile: one count (see top). */
 		uint32_t w = atomic_load(&o->whole_pins);
 
-		if (w < CHUNK_PIN_MAX)
-			atomic_store(&o->whole_pins, w + 1);
+		if (w >= CHUNK_PIN_MAX) {
+			pthread_mutex_unlock(&o->lock);
+			return -EOVERFLOW;
+		}
+		atomic_store(&o->whole_pins, w + 1);
 		pthread_mutex_unlock(&o->lock);
-		*ret_pinned = w < CHUNK_PIN_MAX;
-		return w < CHUNK_PIN_MAX ? VCACHE_INTACT : -EOVERFLOW;
+		*ret_pinned = true;
+		return VCACHE_INTACT;
 	}
 	pins_spread(o);
 	for (size_t i = first; i <= last; i++)
@@ -424,8 +427,10 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	if (first == 0 && last == o->nchunks - 1 &&
 	    atomic_load(&o->whole_pins)) {
 		/* Chunks' own counts are 0: released when this was the last. */
-		atomic_store(&o->whole_pins, atomic_load(&o->whole_pins) - 1);
-		released = whole = !atomic_load(&o->whole_pins);
+		uint32_t w = atomic_load(&o->whole_pins) - 1;
+
+		atomic_store(&o->whole_pins, w);
+		released = whole = w == 0;
 	} else {
 		pins_spread(o);
 		for (size_t i = first; i <= last; i++)
