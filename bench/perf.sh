@@ -111,6 +111,19 @@ function median(list,    a, k, t, i, j) {
 		}
 	return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
 }
+# Lowest..highest ratio of m to the best budget run by run: whether a
+# ratio of medians near 1 is more than one process differing from the next.
+function paired(s, m,    a, c, k, i, r, lo, hi) {
+	if (!best[s]) return "-"
+	k = split(vals[s, m], a, " ")
+	if (split(vals[s, bestm[s]], c, " ") != k) return "-"
+	for (i = 1; i <= k; i++) {
+		r = c[i] > 0 ? a[i] / c[i] : 0
+		if (i == 1 || r < lo) lo = r
+		if (i == 1 || r > hi) hi = r
+	}
+	return sprintf("x%.2f..%.2f", lo, hi)
+}
 /^RESULT/ {
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 	s = f["scenario"]; m = f["mode"]
@@ -134,12 +147,13 @@ END {
 			}
 		}
 	}
-	printf "\nP5 pressure matrix: visits/s (median over runs of the median round); bar = best LRU budget without OOM kill\n"
-	printf "%-14s %10s %10s %10s %-8s %8s %8s %10s\n", "scenario", "pin", "optimistic", "best LRU", "(budget)", "pin/LRU", "opt/LRU", "pin d100"
+	printf "\nP5 pressure matrix: visits/s (median over runs of the median round); bar = best LRU budget without OOM kill;\n"
+	printf "runs: the ratio to that budget within each run (the same process ran both), lowest..highest\n"
+	printf "%-14s %10s %10s %10s %-8s %8s %8s %10s  %-13s %-13s\n", "scenario", "pin", "optimistic", "best LRU", "(budget)", "pin/LRU", "opt/LRU", "pin d100", "pin/LRU runs", "opt/LRU runs"
 	for (i = 1; i <= n; i++) {
 		s = order[i]; b = best[s]
 		rp = b ? v[s, "vcache-pin"] / b : 0; ro = b ? v[s, "vcache-opt"] / b : 0
-		printf "%-14s %10.1f %10.1f %10.1f %-8s %7.2fx %7.2fx %10.1f%s\n", s, v[s, "vcache-pin"], v[s, "vcache-opt"], b, bestm[s], rp, ro, v[s, "pin-d100"], (oom[s, "pin-d100"] > 0 ? " OOM" : "")
+		printf "%-14s %10.1f %10.1f %10.1f %-8s %7.2fx %7.2fx %10.1f%s  %-13s %-13s\n", s, v[s, "vcache-pin"], v[s, "vcache-opt"], b, bestm[s], rp, ro, v[s, "pin-d100"], (oom[s, "pin-d100"] > 0 ? " OOM" : ""), paired(s, "vcache-pin"), paired(s, "vcache-opt")
 		if (b) { np += rp >= 1; no += ro >= 1; nb++ }
 		if (rp && (minp == "" || rp < minp)) minp = rp; if (rp > maxp) maxp = rp
 		if (ro && (mino == "" || ro < mino)) mino = ro; if (ro > maxo) maxo = ro
