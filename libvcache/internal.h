@@ -115,10 +115,16 @@ struct __attribute__((aligned(VC_CACHE_LINE))) vcache_object {
 	/* Its idle delay, learned from its reuse (idle.c): ns, 0 = the cache's. */
 	_Atomic uint64_t delay_ns;
 
-	/* Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none). */
+	/*
+	 * Under lock: idle-delay deadlines (CLOCK_MONOTONIC ns, 0 = none),
+	 * how many chunks have one, and a deadline no pending chunk goes
+	 * before (the last whole-object unpin's, stored once instead of in
+	 * every chunk's: idle.c; 0 once none is pending).
+	 */
 	pthread_mutex_t lock;
 	uint64_t *deadline;
 	size_t pending;
+	uint64_t deadline_all;
 	/*
 	 * Under lock (pin.c): pins of every chunk at once, chunks with
 	 * CHUNK_VOLATILE set, chunks whose own pin count is not 0. A pin
@@ -415,6 +421,7 @@ void vc_idle_held(struct vcache *c, int64_t bytes); /* AS-safe */
 uint64_t vc_idle_held_bytes(void);   /* AS-safe */
 void vc_idle_deadline_set(struct vcache_object *o, size_t i, uint64_t when);
 void vc_idle_deadline_clear(struct vcache_object *o, size_t i);
+void vc_idle_deadline_all(struct vcache_object *o, uint64_t when);
 void vc_idle_forget_object(struct vcache_object *o);
 uint64_t vc_idle_delay_ns(struct vcache_object *o);
 void vc_idle_learn(struct vcache_object *o, bool purged, uint64_t now);

@@ -411,6 +411,7 @@ int vc_object_new(struct vcache *cache, const char *name, size_t size,
 	o->deadline = NULL;
 	o->name = NULL;
 	o->pending = 0;
+	o->deadline_all = 0;
 	atomic_store(&o->whole_pins, 0);
 	o->nvolatile = 0;
 	o->pinned_chunks = 0;

@@ -18,10 +18,11 @@
  * is taken only while no chunk has pins of its own (o->pinned_chunks 0),
  * and a pin or unpin of part of the object first moves the whole pins
  * into every chunk's count (pins_spread()), so the two never mix: the
- * last whole unpin releases every chunk. While whole pins
- * exist no chunk is volatile (none was, and a pinned chunk is never
- * marked), so the SIGBUS handler, which only claims volatile chunks,
- * never needs them.
+ * last whole unpin releases every chunk, and when every chunk already
+ * waits for an idle deadline it moves them all with one store
+ * (vc_idle_deadline_all()). While whole pins exist no chunk is volatile
+ * (none was, and a pinned chunk is never marked), so the SIGBUS handler,
+ * which only claims volatile chunks, never needs them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -411,6 +412,7 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	struct vcache_object *o = object;
 	size_t first, last, bytes = 0;
 	bool delayed = false, released = false, whole = false, strict, delay;
+	bool hot;
 	uint64_t deadline, now;
 	int err;
 
@@ -452,15 +454,21 @@ _public_ int vcache_unpin_range(vcache_object *object, size_t offset,
 	 * the whole call or not at all (one system call either way).
 	 */
 	delay = released && o->cache->idle_delay_ms && !strict;
-	for (size_t i = first; delay && i <= last; i++)
+	/* The hot case: the whole object, every chunk waiting already. */
+	hot = delay && whole && o->pending == o->nchunks;
+	for (size_t i = first; delay && !hot && i <= last; i++)
 		if (!o->deadline[i] && /* counted already: see the pin */
 		    (whole || !chunk_pins(atomic_load(&o->chunks[i]))))
 			bytes += chunk_map_length(o, i);
 	delay = delay && vc_idle_may_hold(bytes);
-	for (size_t i = first; delay && i <= last; i++) {
+	if (delay && hot) {
+		vc_idle_deadline_all(o, deadline); /* one store for them all */
+		delayed = true;
+	}
+	for (size_t i = first; delay && !hot && i <= last; i++) {
 		if (!whole && chunk_pins(atomic_load(&o->chunks[i])))
 			continue;
-		if (o->deadline[i]) /* the hot case: just moved on */
+		if (o->deadline[i]) /* waiting already: moved on */
 			o->deadline[i] = deadline;
 		else
 			vc_idle_deadline_set(o, i, deadline);

@@ -459,6 +459,48 @@ START_TEST(test_pin_whole_outlives_deadline)
 END_TEST
 
 /*
+ * Each whole-object unpin moves the object's deadline on, also the ones
+ * after the first (which store one deadline for every chunk: idle.c): an
+ * object pinned and unpinned every quarter delay for two delays never
+ * becomes volatile, and does after its last unpin. The 1.5 s between a
+ * check and the deadline it would see passed absorb a stalled machine;
+ * pressure may end delays (vcache.h), so only a calm run checks.
+ */
+START_TEST(test_pin_whole_unpin_moves_deadline)
+{
+	vcache *c = tcache_new_delay(2000);
+	size_t size = 16 * pagesz;
+	struct vcache_stats st;
+	struct tobj t;
+	vcache_object *o;
+
+	SKIP_UNLESS_PURGING(c);
+	SKIP_IF_SWAP(c);
+	tobj_init(&t, 17);
+	o = tobj_create(c, "whole-moves", size, 0, &t);
+	for (int round = 0; round < 8; round++) {
+		bool calm = vcache_pressure() == VCACHE_PRESSURE_NONE;
+
+		ck_assert_int_eq(vcache_stats_get(c, &st, sizeof(st)), 0);
+		if (round > 0 && calm &&
+		    vcache_pressure() == VCACHE_PRESSURE_NONE)
+			ck_assert_msg(st.bytes_volatile == 0,
+				      "round %d: %llu bytes volatile inside "
+				      "the delay", round,
+				      (unsigned long long)st.bytes_volatile);
+		ck_assert_int_ge(vcache_pin(o, 0), 0);
+		assert_content(o, t.seed, 0, size);
+		ck_assert_int_eq(vcache_unpin(o), 0);
+		usleep(500 * 1000);
+	}
+	ck_assert_msg(wait_bytes_volatile(c, size, 20000, 3000),
+		      "object never became volatile after its last unpin");
+	vcache_object_unref(o);
+	tcache_free(c);
+}
+END_TEST
+
+/*
  * delay_ms is long compared with the few system calls between the unpin
  * and the purge attempt, so "still non-volatile" does not race.
  */
@@ -762,6 +804,7 @@ int main(void)
 	tcase_add_test(tc, test_pin_nested_ranges);
 	tcase_add_test(tc, test_pin_whole_mixes_with_ranges);
 	tcase_add_test(tc, test_pin_whole_outlives_deadline);
+	tcase_add_test(tc, test_pin_whole_unpin_moves_deadline);
 	suite_add_tcase(s, tc);
 
 	tc = ttcase("probe");
