@@ -106,7 +106,11 @@ void vc_idle_deadline_clear(struct vcache_object *o, size_t i)
  * every chunk's deadline moves on to when, in one store instead of one per
  * chunk (o->deadline_all; 64 plain stores for 4 MiB in 64 KiB chunks, cold
  * in cache after a visit has read the object). Deadlines only ever move
- * later this way; a chunk's own, if later still, stands. o->lock held.
+ * later this way; a chunk's own, if later still, stands. So does this one
+ * over a chunk deadline set after it with a delay shortened meanwhile (a
+ * purge resets a learned delay): that chunk is held up to the longer one
+ * (at most DELAY_GROWTH times the cache's delay; held bytes count it, and
+ * pressure ends it like any other). o->lock held.
  */
 void vc_idle_deadline_all(struct vcache_object *o, uint64_t when)
 {
